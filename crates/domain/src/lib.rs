@@ -1,0 +1,20 @@
+//! larder's domain: the four iFood event sources, how their records are parsed and validated,
+//! and the identity of an event. No I/O lives here.
+//!
+//! Key decision: parsing is written by hand over a `serde_json::Value` instead of derived, so that
+//! the leniency of the original pydantic models (numbers as numeric strings, booleans as
+//! `"true"`, `items` as an array or a JSON string) is explicit and every bad field is reported at
+//! once, by name, rather than the first one serde stumbles on.
+
+mod errors;
+mod events;
+mod fields;
+mod keys;
+mod source;
+mod timestamp;
+
+pub use errors::{FieldError, FieldErrors};
+pub use events::{ConsumerEvent, Event, content_fingerprint, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent};
+pub use keys::{EntityKey, FeatureName, InvalidName, is_valid_id};
+pub use source::{Source, UnknownSource};
+pub use timestamp::Timestamp;
