@@ -1,1 +1,11 @@
+//! The composition root of the HTTP server: settings, telemetry, and `Application::build`, which
+//! wires the Redis adapters into the use cases and the use cases into the routes. Kept in a library
+//! so the end-to-end tests start the very same application on port 0.
 
+mod application;
+mod settings;
+mod telemetry;
+
+pub use application::Application;
+pub use settings::{AuthSettings, LogFormat, LogSettings, ServerSettings, Settings};
+pub use telemetry::init_telemetry;

@@ -1,1 +1,19 @@
+//! Redis adapters of larder's ports, on a deadpool-redis connection pool.
+//!
+//! Key decision: every accepted event is applied by one Lua script (`ingest.lua`) that checks the
+//! dedupe marker and writes the raw hash, the event-log stream entry and the real-time feature
+//! hashes, so an event is either fully stored or not at all. A request's events go to Redis as
+//! chunks of script calls in one pipeline: one round trip per request, not per event.
 
+mod error;
+mod event_store;
+mod keys;
+mod online_store;
+mod settings;
+
+pub use event_store::RedisEventStore;
+pub use keys::KeySpace;
+pub use online_store::RedisOnlineStore;
+pub use settings::{RedisSettings, connect};
+
+pub use deadpool_redis::Pool;

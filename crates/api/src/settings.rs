@@ -1,0 +1,145 @@
+//! Layered settings: the defaults compiled into the binary < `config/default.toml` <
+//! `config/{LARDER_ENV}.toml` (`local` when unset) < environment variables
+//! `LARDER__{SECTION}__{KEY}` (lists comma-separated). `LARDER_CONFIG_DIR` moves `config/`.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context, bail};
+use config::{Config, Environment, File, FileFormat};
+use larder_redis::RedisSettings;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// `host:port`; port 0 picks a free port (tests).
+    pub bind: String,
+    /// actix worker threads; 0 means one per core.
+    pub workers: usize,
+    pub max_event_bytes: usize,
+    pub max_batch_bytes: usize,
+    pub max_batch_events: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Tokens that may read features.
+    #[serde(default)]
+    pub read_tokens: Vec<SecretString>,
+    /// Tokens that may ingest events (and read).
+    #[serde(default)]
+    pub write_tokens: Vec<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `larder_http=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Settings {
+    /// Loads the layers for the environment named by `LARDER_ENV` and checks them.
+    ///
+    /// # Errors
+    /// A message naming the setting at fault.
+    pub fn load() -> anyhow::Result<Self> {
+        let env = std::env::var("LARDER_ENV").unwrap_or_else(|_| "local".into());
+        let dir = std::env::var("LARDER_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from);
+        let config = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(false))
+            .add_source(File::from(dir.join(format!("{env}.toml"))).required(false))
+            .add_source(
+                Environment::with_prefix("LARDER")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("auth.read_tokens")
+                    .with_list_parse_key("auth.write_tokens")
+                    .try_parsing(true),
+            )
+            .build()
+            .context("reading settings")?;
+        let settings: Settings = config
+            .try_deserialize()
+            .context("invalid settings (keys are section.key; env vars LARDER__SECTION__KEY)")?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks what the types cannot, naming the key at fault.
+    ///
+    /// # Errors
+    /// A message naming the setting and what it must be.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .with_context(|| format!("server.bind must be host:port, got {:?}", self.server.bind))?;
+        if self.server.max_batch_events == 0 {
+            bail!("server.max_batch_events must be at least 1");
+        }
+        if self.server.max_event_bytes == 0 || self.server.max_batch_bytes == 0 {
+            bail!("server.max_event_bytes and server.max_batch_bytes must be at least 1");
+        }
+        self.redis.check().map_err(anyhow::Error::msg)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Settings {
+        Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_compiled_in_defaults_are_valid() {
+        let settings = defaults();
+        settings.check().unwrap();
+        assert_eq!(settings.server.bind, "127.0.0.1:8000");
+        assert_eq!(settings.server.max_batch_events, 10_000);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut settings = defaults();
+        settings.server.bind = "nowhere".into();
+        let error = settings.check().unwrap_err().to_string();
+        assert!(error.contains("server.bind"), "{error}");
+
+        let mut settings = defaults();
+        settings.redis.url = "redis://127.0.0.1:6379".into();
+        let error = settings.check().unwrap_err().to_string();
+        assert!(error.contains("redis.url"), "{error}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The one error type of the API. Each variant has a stable code and status in one table
+//! (`code_and_status`); 5xx bodies are opaque while the cause is logged.
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use larder_domain::{FieldError, FieldErrors, UnknownSource};
+use larder_usecases::{IngestError, LookupError, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the body is not valid JSON: {0}")]
+    BadJson(String),
+    #[error("the event is invalid")]
+    InvalidEvent(FieldErrors),
+    #[error("the body has the wrong shape: {0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    UnknownSource(#[from] UnknownSource),
+    #[error("unknown feature `{0}`")]
+    UnknownFeature(String),
+    #[error("no value for this key")]
+    NotFound,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("the body exceeds the limit of {limit} {unit}")]
+    PayloadTooLarge { limit: usize, unit: &'static str },
+    #[error("content type must be {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("a bearer token is required")]
+    Unauthorized,
+    #[error("the token does not grant the {scope} scope")]
+    Forbidden { scope: &'static str },
+    #[error("the store is unavailable; retry later")]
+    StoreUnavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `bad_json`, `invalid_event`, `payload_too_large`, …
+    pub code: &'static str,
+    pub message: String,
+    /// For `invalid_event`: every rejected field and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+impl ApiError {
+    fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            ApiError::BadJson(_) => ("bad_json", StatusCode::BAD_REQUEST),
+            ApiError::InvalidName(_) => ("invalid_name", StatusCode::BAD_REQUEST),
+            ApiError::InvalidEvent(_) => ("invalid_event", StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::InvalidBody(_) => ("invalid_body", StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::UnknownSource(_) => ("unknown_source", StatusCode::NOT_FOUND),
+            ApiError::UnknownFeature(_) => ("unknown_feature", StatusCode::NOT_FOUND),
+            ApiError::NotFound => ("not_found", StatusCode::NOT_FOUND),
+            ApiError::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND),
+            ApiError::PayloadTooLarge { .. } => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::UnsupportedMediaType { .. } => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            ApiError::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
+            ApiError::Forbidden { .. } => ("forbidden", StatusCode::FORBIDDEN),
+            ApiError::StoreUnavailable(_) => ("store_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code_and_status().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, status) = self.code_and_status();
+        let message = match self {
+            ApiError::StoreUnavailable(cause) => {
+                tracing::warn!(error = %cause, "store unavailable");
+                self.to_string()
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
+        let fields = match self {
+            ApiError::InvalidEvent(errors) => Some(errors.as_slice().to_vec()),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(status);
+        match self {
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::StoreUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        response.json(ErrorBody {
+            code,
+            message,
+            fields,
+        })
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Invalid(errors) => ApiError::InvalidEvent(errors),
+            IngestError::TooManyEvents { max, .. } => ApiError::PayloadTooLarge {
+                limit: max,
+                unit: "events",
+            },
+            IngestError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::InvalidName(error) => ApiError::InvalidName(error.to_string()),
+            LookupError::UnknownFeature(name) => ApiError::UnknownFeature(name),
+            LookupError::NotFound => ApiError::NotFound,
+            LookupError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ApiError::StoreUnavailable(error),
+            StoreError::Failed(cause) => ApiError::Internal(cause),
+        }
+    }
+}

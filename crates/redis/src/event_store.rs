@@ -1,0 +1,116 @@
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use deadpool_redis::{
+    Pool,
+    redis::{self, ErrorKind, Script, ServerErrorKind},
+};
+use larder_domain::Source;
+use larder_usecases::{EventStore, EventWrite, StoreError, WriteOutcome};
+
+use crate::{
+    KeySpace, RedisSettings,
+    error::{from_pool, from_redis, timed_out},
+};
+
+static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("ingest.lua")));
+
+/// [`EventStore`] on Redis: raw hashes, `events:{source}` streams, dedupe markers and feature
+/// hashes, written by one Lua script per chunk of events.
+pub struct RedisEventStore {
+    pool: Pool,
+    keys: KeySpace,
+    settings: RedisSettings,
+}
+
+impl RedisEventStore {
+    pub fn new(pool: Pool, settings: &RedisSettings) -> Self {
+        Self {
+            pool,
+            keys: KeySpace::new(&settings.key_prefix),
+            settings: settings.clone(),
+        }
+    }
+
+    fn script_call(&self, source: Source, writes: &[EventWrite]) -> redis::Cmd {
+        let mut keys = vec![self.keys.stream(source)];
+        let mut args: Vec<String> = vec![
+            self.settings.raw_ttl_secs.to_string(),
+            self.settings.dedupe_ttl_secs.to_string(),
+            writes.len().to_string(),
+        ];
+        for write in writes {
+            keys.push(self.keys.raw(source, &write.id));
+            keys.push(self.keys.seen(source, &write.id));
+            args.push(format!("{:016x}", write.fingerprint));
+            args.push(write.id.clone());
+            args.push(write.payload.clone());
+            args.push(write.raw_fields.len().to_string());
+            for (field, value) in &write.raw_fields {
+                args.push(field.clone());
+                args.push(value.clone());
+            }
+            args.push(write.features.len().to_string());
+            for feature in &write.features {
+                keys.push(self.keys.feature(feature.feature, &feature.key));
+                args.push(feature.fields.len().to_string());
+                for (field, value) in &feature.fields {
+                    args.push((*field).to_owned());
+                    args.push(value.clone());
+                }
+            }
+        }
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(INGEST.get_hash()).arg(keys.len()).arg(keys).arg(args);
+        cmd
+    }
+
+    async fn run(&self, pipeline: &redis::Pipeline) -> Result<Vec<Vec<i64>>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(from_pool)?;
+        match pipeline.query_async(&mut conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // Redis restarted or flushed its script cache. No call of the pipeline ran (each
+                // failed on the missing script), so loading it and sending again is exact.
+                INGEST.load_async(&mut conn).await.map_err(from_redis)?;
+                pipeline.query_async(&mut conn).await.map_err(from_redis)
+            }
+            other => other.map_err(from_redis),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for RedisEventStore {
+    async fn append(
+        &self,
+        source: Source,
+        writes: &[EventWrite],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut pipeline = redis::pipe();
+        for chunk in writes.chunks(self.settings.events_per_script) {
+            pipeline.add_command(self.script_call(source, chunk));
+        }
+        let replies = tokio::time::timeout(self.settings.timeout(), self.run(&pipeline))
+            .await
+            .map_err(|_| timed_out())??;
+        let outcomes: Vec<WriteOutcome> = replies
+            .into_iter()
+            .flatten()
+            .map(|stored| {
+                if stored == 1 {
+                    WriteOutcome::Accepted
+                } else {
+                    WriteOutcome::Duplicate
+                }
+            })
+            .collect();
+        if outcomes.len() != writes.len() {
+            return Err(StoreError::Failed(format!(
+                "ingest script answered {} outcomes for {} events",
+                outcomes.len(),
+                writes.len()
+            )));
+        }
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,79 @@
+use std::time::Duration;
+
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use serde::Deserialize;
+
+/// The `[redis]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host:port/db`; the database number is part of the URL.
+    pub url: String,
+    /// Connections in the pool (each is multiplexed, so a few go a long way).
+    pub pool_size: usize,
+    /// Prepended to every key larder writes; empty in production, unique per test.
+    #[serde(default)]
+    pub key_prefix: String,
+    /// How long one Redis operation (including waiting for a connection) may take.
+    pub timeout_ms: u64,
+    /// Seconds a `raw_{source}:{id}` hash is kept after its last write; 0 keeps it forever.
+    pub raw_ttl_secs: u64,
+    /// Seconds an event is remembered for deduplication; 0 remembers it forever. A resend after
+    /// this window is accepted again (and logged again).
+    pub dedupe_ttl_secs: u64,
+    /// Events per Lua script call; bounds how long one call blocks Redis.
+    pub events_per_script: usize,
+}
+
+impl RedisSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Checks what the types cannot, naming the key at fault.
+    ///
+    /// # Errors
+    /// A message naming the setting and what it must be.
+    pub fn check(&self) -> Result<(), String> {
+        let rest = self
+            .url
+            .strip_prefix("redis://")
+            .ok_or("redis.url must start with redis://")?;
+        let db = rest.rsplit_once('/').map(|(_, db)| db);
+        if !db.is_some_and(|db| db.parse::<u8>().is_ok()) {
+            return Err("redis.url must end with the database number, e.g. redis://127.0.0.1:6379/0".into());
+        }
+        if self.pool_size == 0 {
+            return Err("redis.pool_size must be at least 1".into());
+        }
+        if self.timeout_ms == 0 {
+            return Err("redis.timeout_ms must be at least 1".into());
+        }
+        if self.events_per_script == 0 {
+            return Err("redis.events_per_script must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Builds the pool. Connections are made lazily, so this succeeds with Redis down; the
+/// readiness probe tells whether Redis answers.
+///
+/// # Errors
+/// When the URL cannot be parsed.
+pub fn connect(settings: &RedisSettings) -> Result<Pool, String> {
+    settings.check()?;
+    let mut config = Config::from_url(settings.url.clone());
+    let timeout = Some(settings.timeout());
+    config.pool = Some(PoolConfig {
+        max_size: settings.pool_size,
+        timeouts: Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        },
+        ..PoolConfig::default()
+    });
+    config
+        .create_pool(Some(Runtime::Tokio1))
+        .map_err(|e| format!("redis.url: {e}"))
+}
