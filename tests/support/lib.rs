@@ -1,1 +1,224 @@
+//! Helpers for the end-to-end tests: start the real application in-process on port 0 against the
+//! real Redis, each test under its own key prefix, and read the iFood samples.
 
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use deadpool_redis::redis::{self, aio::MultiplexedConnection};
+use larder_api::{Application, Settings};
+use serde_json::{Map, Value};
+
+/// The Redis database the tests use, so they never touch the data of `make run` (db 0).
+pub fn test_redis_url() -> String {
+    std::env::var("LARDER_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/9".into())
+}
+
+fn unique_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "test:{}:{}:{}:",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// Settings for a test: the project's defaults, port 0, the test database, a fresh key prefix.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::load().expect("default settings load");
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.redis.url = test_redis_url();
+    settings.redis.key_prefix = unique_prefix();
+    settings
+}
+
+/// A running application and a way to look inside its Redis keys.
+pub struct TestApp {
+    pub address: String,
+    pub prefix: String,
+    pub http: reqwest::Client,
+    redis: MultiplexedConnection,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_settings()).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> Self {
+        let app = Application::build(&settings).expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let client = redis::Client::open(test_redis_url()).expect("redis url");
+        let redis = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the tests need Redis at LARDER_TEST_REDIS_URL (default 127.0.0.1:6379/9)");
+        Self {
+            address,
+            prefix: settings.redis.key_prefix,
+            http: reqwest::Client::new(),
+            redis,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    /// Every key of this test, sorted (the test's own prefix stripped).
+    pub async fn keys(&self) -> Vec<String> {
+        let mut conn = self.redis.clone();
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS");
+        for key in &mut keys {
+            key.drain(..self.prefix.len());
+        }
+        keys.sort();
+        keys
+    }
+
+    pub async fn hgetall(&self, key: &str) -> Map<String, Value> {
+        let mut conn = self.redis.clone();
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(format!("{}{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("HGETALL");
+        fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+    }
+
+    pub async fn stream_len(&self, key: &str) -> usize {
+        let mut conn = self.redis.clone();
+        redis::cmd("XLEN")
+            .arg(format!("{}{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("XLEN")
+    }
+
+    /// A snapshot of everything this test stored: each key with its full content.
+    pub async fn dump(&self) -> Vec<(String, String)> {
+        let mut conn = self.redis.clone();
+        let mut out = Vec::new();
+        for key in self.keys().await {
+            let full = format!("{}{key}", self.prefix);
+            let kind: String = redis::cmd("TYPE").arg(&full).query_async(&mut conn).await.expect("TYPE");
+            let content: Value = match kind.as_str() {
+                "hash" => Value::Object(self.hgetall(&key).await),
+                "stream" => Value::from(self.stream_len(&key).await),
+                _ => {
+                    let text: Option<String> =
+                        redis::cmd("GET").arg(&full).query_async(&mut conn).await.expect("GET");
+                    Value::from(text)
+                }
+            };
+            out.push((key, content.to_string()));
+        }
+        out
+    }
+
+    /// Deletes this test's keys (tests pass without it; it keeps the test database small).
+    pub async fn cleanup(self) {
+        let mut conn = self.redis.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        for chunk in keys.chunks(1000) {
+            let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+        }
+    }
+}
+
+/// Where the iFood samples are: `LARDER_SAMPLES_DIR`, else `../shared/ifood-sample` beside the repo.
+pub fn samples_dir() -> Option<PathBuf> {
+    let dir = std::env::var("LARDER_SAMPLES_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ifood-sample"),
+        PathBuf::from,
+    );
+    dir.is_dir().then_some(dir)
+}
+
+/// Reads a sample CSV as events the way the original data needs: every value is text, and
+/// empty fields and the literal `null` are absent.
+pub fn read_csv_events(path: &std::path::Path) -> Vec<Value> {
+    let mut reader = csv::Reader::from_path(path).expect("sample CSV opens");
+    let headers = reader.headers().expect("header row").clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.expect("CSV row");
+            let object: Map<String, Value> = headers
+                .iter()
+                .zip(record.iter())
+                .filter(|(_, value)| !value.is_empty() && *value != "null")
+                .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+                .collect();
+            Value::Object(object)
+        })
+        .collect()
+}
+
+/// A valid restaurant event, with `id` and `average_ticket` chosen by the test.
+pub fn restaurant_event(id: &str, average_ticket: f64) -> Value {
+    serde_json::json!({
+        "id": id, "created_at": "2017-01-23T12:52:30.910Z", "enabled": "true",
+        "price_range": 3, "average_ticket": average_ticket, "takeout_time": 0,
+        "delivery_time": 50, "minimum_order_value": "30.0", "merchant_zip_code": "14025",
+        "merchant_city": "RIBEIRAO PRETO", "merchant_state": "SP", "merchant_country": "BR"
+    })
+}
+
+/// A valid order event.
+pub fn order_event(order_id: &str, merchant_id: &str, customer_id: &str, amount: f64, at: &str) -> Value {
+    serde_json::json!({
+        "cpf": "80532101763", "customer_id": customer_id, "customer_name": "GUSTAVO",
+        "delivery_address_city": "FRANCA", "delivery_address_country": "BR",
+        "delivery_address_district": "JARDIM ESPRAIADO", "delivery_address_external_id": 6736655,
+        "delivery_address_latitude": -47.39, "delivery_address_longitude": -20.55,
+        "delivery_address_state": "SP", "delivery_address_zip_code": 14403,
+        "items": [{"name": "Parmegiana", "quantity": 1.0}], "merchant_id": merchant_id,
+        "merchant_latitude": -47.39, "merchant_longitude": -20.55,
+        "merchant_timezone": "America/Sao_Paulo", "order_created_at": at, "order_id": order_id,
+        "order_scheduled": false, "order_total_amount": amount, "origin_platform": "ANDROID"
+    })
+}
+
+/// A valid status event.
+pub fn status_event(status_id: &str, order_id: &str, value: &str, at: &str) -> Value {
+    serde_json::json!({"created_at": at, "order_id": order_id, "status_id": status_id, "value": value})
+}
+
+/// A valid consumer event.
+pub fn consumer_event(customer_id: &str) -> Value {
+    serde_json::json!({
+        "customer_id": customer_id, "language": "pt-br", "created_at": "2018-04-05T14:49:18.165Z",
+        "active": true, "customer_name": "NUNO", "customer_phone_area": "46",
+        "customer_phone_number": "990005469"
+    })
+}

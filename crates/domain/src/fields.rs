@@ -26,6 +26,10 @@ impl<'a> FieldReader<'a> {
         self.errors.push(FieldError::new(name, code, message));
     }
 
+    pub(crate) fn has_error(&self, name: &str) -> bool {
+        self.errors.iter().any(|e| e.field == name)
+    }
+
     /// The errors recorded so far; parsing continues after an error so that all are reported.
     pub(crate) fn into_errors(self) -> Vec<FieldError> {
         self.errors
@@ -60,7 +64,7 @@ impl<'a> FieldReader<'a> {
             Some(value) => value,
             None => {
                 // Present but blank: only reachable for an empty string, which is text to `text()`.
-                if !self.errors.iter().any(|e| e.field == name) {
+                if !self.has_error(name) {
                     self.errors.push(FieldError::new(
                         name,
                         "required",

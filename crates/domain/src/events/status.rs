@@ -73,6 +73,9 @@ impl StatusEvent {
 impl FieldReader<'_> {
     fn status(&mut self, name: &str) -> OrderStatus {
         let text = self.text(name);
+        if self.has_error(name) {
+            return OrderStatus::default();
+        }
         let found = OrderStatus::ALL
             .into_iter()
             .find(|status| status.as_str().eq_ignore_ascii_case(text.trim()));

@@ -1,0 +1,101 @@
+//! Lookups, listing, probes and documentation routes against real Redis.
+
+use larder_e2e::{TestApp, restaurant_event};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_restaurant_event_is_served_as_the_restaurant_feature() {
+    let app = TestApp::spawn().await;
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.5)).await;
+    let response = app.get("/real-time-fs/get/restaurant/r1").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"key": "r1", "value": {"id": "r1", "avg_ticket": 60.5}}));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn lookups_cannot_reach_other_key_families() {
+    let app = TestApp::spawn().await;
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.5)).await;
+    let cases = [
+        ("/real-time-fs/get/restaurant/absent", 404, "not_found"),
+        ("/real-time-fs/get/dish/r1", 404, "unknown_feature"),
+        // raw_ hashes exist for r1, but a feature name cannot address them.
+        ("/real-time-fs/get/raw_restaurant/r1", 404, "unknown_feature"),
+        ("/real-time-fs/get/restaurant/r*", 400, "invalid_name"),
+        ("/real-time-fs/get/restaurant/r1%3Ax", 400, "invalid_name"),
+        ("/real-time-fs/get/Restaurant/r1", 400, "invalid_name"),
+    ];
+    for (path, status, code) in cases {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{path}");
+    }
+    let long_key = format!("/real-time-fs/get/restaurant/{}", "k".repeat(129));
+    assert_eq!(app.get(&long_key).await.status(), 400);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_list_pages_through_every_stored_feature() {
+    let app = TestApp::spawn().await;
+    let batch: Vec<Value> = (0..25).map(|i| restaurant_event(&format!("r{i}"), 10.0)).collect();
+    app.post_json("/v1/events/restaurant", &Value::Array(batch)).await;
+
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    for _ in 0..100_000 {
+        let page: Value = app
+            .get(&format!("/real-time-fs/list?cursor={cursor}&limit=1000"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["features"], json!(["restaurant"]));
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["feature"], "restaurant");
+            seen.push(item["key"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.parse().unwrap(),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    let mut expected: Vec<String> = (0..25).map(|i| format!("r{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let bad = app.get("/real-time-fs/list?cursor=minus-one").await;
+    assert_eq!(bad.status(), 400);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn probes_and_documentation_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health").await.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    assert_eq!(app.get("/ready").await.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/order-event/", "/status-event/", "/restaurant-event/", "/consumer-event/",
+        "/v1/events/{source}", "/real-time-fs/get/{feature_name}/{key}", "/real-time-fs/list",
+        "/health", "/ready",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} undocumented");
+    }
+    assert!(spec["components"]["schemas"]["OrderEvent"].is_object());
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+
+    let ui = app.get("/docs/").await;
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+    let missing = app.get("/no/such/route").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "route_not_found");
+    app.cleanup().await;
+}
