@@ -1,5 +1,7 @@
 //! Bearer-token auth: write scope for ingestion, read scope for lookups, probes open.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use larder_e2e::{TestApp, restaurant_event, test_settings};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -12,7 +14,10 @@ async fn app_with_tokens() -> TestApp {
 }
 
 async fn post_restaurant(app: &TestApp, token: Option<&str>) -> (u16, Value) {
-    let mut request = app.http.post(app.url("/restaurant-event/")).json(&restaurant_event("r1", 60.0));
+    let mut request = app
+        .http
+        .post(app.url("/restaurant-event/"))
+        .json(&restaurant_event("r1", 60.0));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -37,7 +42,10 @@ async fn writes_need_a_write_token() {
     assert_eq!(status, 401);
     let (status, body) = post_restaurant(&app, Some("reader-token")).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
-    assert!(app.keys().await.is_empty(), "a refused write stored something");
+    assert!(
+        app.keys().await.is_empty(),
+        "a refused write stored something"
+    );
     let (status, _) = post_restaurant(&app, Some("writer-token")).await;
     assert_eq!(status, 200);
     app.cleanup().await;

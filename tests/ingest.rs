@@ -1,5 +1,7 @@
 //! The ingestion routes against real Redis: acceptance, duplicates, updates, and every error status.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use larder_e2e::{TestApp, consumer_event, order_event, restaurant_event, status_event};
 use serde_json::{Value, json};
 
@@ -7,18 +9,43 @@ use serde_json::{Value, json};
 async fn each_original_route_stores_raw_record_and_log_entry() {
     let app = TestApp::spawn().await;
     let cases = [
-        ("/order-event/", order_event("o1", "r1", "c1", 46.0, "2019-01-17T22:50:06.000Z"), "order", "o1"),
-        ("/status-event/", status_event("s1", "o1", "PLACED", "2019-01-17T22:50:06.000Z"), "status", "s1"),
-        ("/restaurant-event/", restaurant_event("r1", 60.0), "restaurant", "r1"),
+        (
+            "/order-event/",
+            order_event("o1", "r1", "c1", 46.0, "2019-01-17T22:50:06.000Z"),
+            "order",
+            "o1",
+        ),
+        (
+            "/status-event/",
+            status_event("s1", "o1", "PLACED", "2019-01-17T22:50:06.000Z"),
+            "status",
+            "s1",
+        ),
+        (
+            "/restaurant-event/",
+            restaurant_event("r1", 60.0),
+            "restaurant",
+            "r1",
+        ),
         ("/consumer-event/", consumer_event("c1"), "consumer", "c1"),
     ];
     for (route, event, source, id) in cases {
         let response = app.post_json(route, &event).await;
         assert_eq!(response.status(), 200, "{route}");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body, json!({"status": "accepted", "source": source, "id": id}));
-        assert!(!app.hgetall(&format!("raw_{source}:{id}")).await.is_empty(), "{route}");
-        assert_eq!(app.stream_len(&format!("events:{source}")).await, 1, "{route}");
+        assert_eq!(
+            body,
+            json!({"status": "accepted", "source": source, "id": id})
+        );
+        assert!(
+            !app.hgetall(&format!("raw_{source}:{id}")).await.is_empty(),
+            "{route}"
+        );
+        assert_eq!(
+            app.stream_len(&format!("events:{source}")).await,
+            1,
+            "{route}"
+        );
     }
     let raw_order = app.hgetall("raw_order:o1").await;
     assert_eq!(raw_order["order_total_amount"], "46.0");
@@ -50,15 +77,27 @@ async fn a_resent_event_is_a_duplicate_and_changes_nothing() {
 #[tokio::test]
 async fn a_changed_restaurant_is_an_update() {
     let app = TestApp::spawn().await;
-    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.0)).await;
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.0))
+        .await;
     let mut changed = restaurant_event("r1", 80.0);
-    changed.as_object_mut().unwrap().remove("minimum_order_value");
-    let body: Value = app.post_json("/restaurant-event/", &changed).await.json().await.unwrap();
+    changed
+        .as_object_mut()
+        .unwrap()
+        .remove("minimum_order_value");
+    let body: Value = app
+        .post_json("/restaurant-event/", &changed)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["status"], "accepted");
 
     let raw = app.hgetall("raw_restaurant:r1").await;
     assert_eq!(raw["average_ticket"], "80.0");
-    assert!(!raw.contains_key("minimum_order_value"), "a removed field lingers");
+    assert!(
+        !raw.contains_key("minimum_order_value"),
+        "a removed field lingers"
+    );
     assert_eq!(app.hgetall("rtf_restaurant:r1").await["avg_ticket"], "80");
     assert_eq!(app.stream_len("events:restaurant").await, 2);
     app.cleanup().await;
@@ -77,14 +116,37 @@ async fn a_batch_accepts_valid_events_and_reports_each_invalid_one() {
     let response = app.post_json("/v1/events/status", &batch).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!((body["accepted"].clone(), body["duplicate"].clone(), body["rejected"].clone()), (json!(1), json!(1), json!(3)));
-    let statuses: Vec<&str> = body["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["accepted", "rejected", "duplicate", "rejected", "rejected"]);
+    assert_eq!(
+        (
+            body["accepted"].clone(),
+            body["duplicate"].clone(),
+            body["rejected"].clone()
+        ),
+        (json!(1), json!(1), json!(3))
+    );
+    let statuses: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["accepted", "rejected", "duplicate", "rejected", "rejected"]
+    );
     assert_eq!(body["results"][1]["errors"][0]["field"], "value");
-    let missing: Vec<&str> = body["results"][3]["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let missing: Vec<&str> = body["results"][3]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(missing, ["created_at", "status_id", "value"]);
     assert_eq!(app.stream_len("events:status").await, 1);
-    assert_eq!(app.keys().await, ["events:status", "raw_status:s1", "seen:status:s1"]);
+    assert_eq!(
+        app.keys().await,
+        ["events:status", "raw_status:s1", "seen:status:s1"]
+    );
     app.cleanup().await;
 }
 
@@ -106,7 +168,10 @@ async fn an_ndjson_batch_rejects_a_malformed_line_alone() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!((body["accepted"].clone(), body["rejected"].clone()), (json!(2), json!(1)));
+    assert_eq!(
+        (body["accepted"].clone(), body["rejected"].clone()),
+        (json!(2), json!(1))
+    );
     assert_eq!(body["results"][1]["errors"][0]["code"], "bad_json");
     app.cleanup().await;
 }
@@ -137,28 +202,85 @@ async fn every_bad_request_gets_its_status_and_stores_nothing() {
     let five = json!([{}, {}, {}, {}, {}]).to_string();
 
     let cases = [
-        (post("/restaurant-event/", "application/json", "{\"id\": ".into()).await, 400, "bad_json"),
-        (post("/restaurant-event/", "application/json", wrong_types.to_string()).await, 422, "invalid_event"),
-        (post("/restaurant-event/", "text/plain", valid.clone()).await, 415, "unsupported_media_type"),
-        (post("/restaurant-event/", "application/json", "x".repeat(5000)).await, 413, "payload_too_large"),
-        (post("/v1/events/dish", "application/json", "[]".into()).await, 404, "unknown_source"),
-        (post("/v1/events/restaurant", "application/json", five).await, 413, "payload_too_large"),
-        (post("/v1/events/restaurant", "application/json", valid.clone()).await, 422, "invalid_body"),
-        (post("/v1/events/restaurant", "text/csv", "[]".into()).await, 415, "unsupported_media_type"),
-        (post("/v1/events/restaurant", "application/json", "[{".into()).await, 400, "bad_json"),
+        (
+            post("/restaurant-event/", "application/json", "{\"id\": ".into()).await,
+            400,
+            "bad_json",
+        ),
+        (
+            post(
+                "/restaurant-event/",
+                "application/json",
+                wrong_types.to_string(),
+            )
+            .await,
+            422,
+            "invalid_event",
+        ),
+        (
+            post("/restaurant-event/", "text/plain", valid.clone()).await,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            post("/restaurant-event/", "application/json", "x".repeat(5000)).await,
+            413,
+            "payload_too_large",
+        ),
+        (
+            post("/v1/events/dish", "application/json", "[]".into()).await,
+            404,
+            "unknown_source",
+        ),
+        (
+            post("/v1/events/restaurant", "application/json", five).await,
+            413,
+            "payload_too_large",
+        ),
+        (
+            post("/v1/events/restaurant", "application/json", valid.clone()).await,
+            422,
+            "invalid_body",
+        ),
+        (
+            post("/v1/events/restaurant", "text/csv", "[]".into()).await,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            post("/v1/events/restaurant", "application/json", "[{".into()).await,
+            400,
+            "bad_json",
+        ),
     ];
     for (index, (response, status, code)) in cases.into_iter().enumerate() {
-        assert_eq!(status_and_code(response.unwrap()).await, (status, code.to_owned()), "case {index}");
+        assert_eq!(
+            status_and_code(response.unwrap()).await,
+            (status, code.to_owned()),
+            "case {index}"
+        );
     }
-    assert!(app.keys().await.is_empty(), "a rejected request stored something");
+    assert!(
+        app.keys().await.is_empty(),
+        "a rejected request stored something"
+    );
 
-    let body: Value = post("/restaurant-event/", "application/json", wrong_types.to_string())
-        .await
+    let body: Value = post(
+        "/restaurant-event/",
+        "application/json",
+        wrong_types.to_string(),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let fields: Vec<&str> = body["fields"]
+        .as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let fields: Vec<&str> = body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["enabled", "average_ticket"]);
     app.cleanup().await;
 }

@@ -1,28 +1,39 @@
 //! Lookups, listing, probes and documentation routes against real Redis.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use larder_e2e::{TestApp, restaurant_event};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_restaurant_event_is_served_as_the_restaurant_feature() {
     let app = TestApp::spawn().await;
-    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.5)).await;
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.5))
+        .await;
     let response = app.get("/real-time-fs/get/restaurant/r1").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({"key": "r1", "value": {"id": "r1", "avg_ticket": 60.5}}));
+    assert_eq!(
+        body,
+        json!({"key": "r1", "value": {"id": "r1", "avg_ticket": 60.5}})
+    );
     app.cleanup().await;
 }
 
 #[tokio::test]
 async fn lookups_cannot_reach_other_key_families() {
     let app = TestApp::spawn().await;
-    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.5)).await;
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 60.5))
+        .await;
     let cases = [
         ("/real-time-fs/get/restaurant/absent", 404, "not_found"),
         ("/real-time-fs/get/dish/r1", 404, "unknown_feature"),
         // raw_ hashes exist for r1, but a feature name cannot address them.
-        ("/real-time-fs/get/raw_restaurant/r1", 404, "unknown_feature"),
+        (
+            "/real-time-fs/get/raw_restaurant/r1",
+            404,
+            "unknown_feature",
+        ),
         ("/real-time-fs/get/restaurant/r*", 400, "invalid_name"),
         ("/real-time-fs/get/restaurant/r1%3Ax", 400, "invalid_name"),
         ("/real-time-fs/get/Restaurant/r1", 400, "invalid_name"),
@@ -41,8 +52,11 @@ async fn lookups_cannot_reach_other_key_families() {
 #[tokio::test]
 async fn the_list_pages_through_every_stored_feature() {
     let app = TestApp::spawn().await;
-    let batch: Vec<Value> = (0..25).map(|i| restaurant_event(&format!("r{i}"), 10.0)).collect();
-    app.post_json("/v1/events/restaurant", &Value::Array(batch)).await;
+    let batch: Vec<Value> = (0..25)
+        .map(|i| restaurant_event(&format!("r{i}"), 10.0))
+        .collect();
+    app.post_json("/v1/events/restaurant", &Value::Array(batch))
+        .await;
 
     let mut seen = Vec::new();
     let mut cursor = 0;
@@ -77,14 +91,26 @@ async fn the_list_pages_through_every_stored_feature() {
 #[tokio::test]
 async fn probes_and_documentation_answer() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.get("/health").await.json::<Value>().await.unwrap(), json!({"status": "ok"}));
-    assert_eq!(app.get("/ready").await.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+    assert_eq!(
+        app.get("/health").await.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+    assert_eq!(
+        app.get("/ready").await.json::<Value>().await.unwrap(),
+        json!({"status": "ready"})
+    );
 
     let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
     for path in [
-        "/order-event/", "/status-event/", "/restaurant-event/", "/consumer-event/",
-        "/v1/events/{source}", "/real-time-fs/get/{feature_name}/{key}", "/real-time-fs/list",
-        "/health", "/ready",
+        "/order-event/",
+        "/status-event/",
+        "/restaurant-event/",
+        "/consumer-event/",
+        "/v1/events/{source}",
+        "/real-time-fs/get/{feature_name}/{key}",
+        "/real-time-fs/list",
+        "/health",
+        "/ready",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} undocumented");
     }
@@ -96,6 +122,9 @@ async fn probes_and_documentation_answer() {
     assert!(ui.text().await.unwrap().contains("swagger"));
     let missing = app.get("/no/such/route").await;
     assert_eq!(missing.status(), 404);
-    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "route_not_found");
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["code"],
+        "route_not_found"
+    );
     app.cleanup().await;
 }

@@ -83,7 +83,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("request sent")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Every key of this test, sorted (the test's own prefix stripped).
@@ -108,7 +112,10 @@ impl TestApp {
             .query_async(&mut conn)
             .await
             .expect("HGETALL");
-        fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+        fields
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect()
     }
 
     pub async fn stream_len(&self, key: &str) -> usize {
@@ -126,13 +133,20 @@ impl TestApp {
         let mut out = Vec::new();
         for key in self.keys().await {
             let full = format!("{}{key}", self.prefix);
-            let kind: String = redis::cmd("TYPE").arg(&full).query_async(&mut conn).await.expect("TYPE");
+            let kind: String = redis::cmd("TYPE")
+                .arg(&full)
+                .query_async(&mut conn)
+                .await
+                .expect("TYPE");
             let content: Value = match kind.as_str() {
                 "hash" => Value::Object(self.hgetall(&key).await),
                 "stream" => Value::from(self.stream_len(&key).await),
                 _ => {
-                    let text: Option<String> =
-                        redis::cmd("GET").arg(&full).query_async(&mut conn).await.expect("GET");
+                    let text: Option<String> = redis::cmd("GET")
+                        .arg(&full)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("GET");
                     Value::from(text)
                 }
             };
@@ -195,7 +209,13 @@ pub fn restaurant_event(id: &str, average_ticket: f64) -> Value {
 }
 
 /// A valid order event.
-pub fn order_event(order_id: &str, merchant_id: &str, customer_id: &str, amount: f64, at: &str) -> Value {
+pub fn order_event(
+    order_id: &str,
+    merchant_id: &str,
+    customer_id: &str,
+    amount: f64,
+    at: &str,
+) -> Value {
     serde_json::json!({
         "cpf": "80532101763", "customer_id": customer_id, "customer_name": "GUSTAVO",
         "delivery_address_city": "FRANCA", "delivery_address_country": "BR",

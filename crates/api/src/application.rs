@@ -28,10 +28,15 @@ impl Application {
             settings.auth.write_tokens.clone(),
         );
         if tokens.is_open() {
-            tracing::warn!("no auth tokens configured: every route is open (set auth.write_tokens and auth.read_tokens)");
+            tracing::warn!(
+                "no auth tokens configured: every route is open (set auth.write_tokens and auth.read_tokens)"
+            );
         }
         let state = web::Data::new(AppState {
-            ingest: Arc::new(IngestService::new(event_store, settings.server.max_batch_events)),
+            ingest: Arc::new(IngestService::new(
+                event_store,
+                settings.server.max_batch_events,
+            )),
             lookup: Arc::new(LookupService::new(online_store.clone())),
             readiness: online_store,
             tokens,

@@ -66,7 +66,8 @@ impl Settings {
     /// A message naming the setting at fault.
     pub fn load() -> anyhow::Result<Self> {
         let env = std::env::var("LARDER_ENV").unwrap_or_else(|_| "local".into());
-        let dir = std::env::var("LARDER_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from);
+        let dir = std::env::var("LARDER_CONFIG_DIR")
+            .map_or_else(|_| PathBuf::from("config"), PathBuf::from);
         let config = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::from(dir.join("default.toml")).required(false))
@@ -94,10 +95,9 @@ impl Settings {
     /// # Errors
     /// A message naming the setting and what it must be.
     pub fn check(&self) -> anyhow::Result<()> {
-        self.server
-            .bind
-            .parse::<SocketAddr>()
-            .with_context(|| format!("server.bind must be host:port, got {:?}", self.server.bind))?;
+        self.server.bind.parse::<SocketAddr>().with_context(|| {
+            format!("server.bind must be host:port, got {:?}", self.server.bind)
+        })?;
         if self.server.max_batch_events == 0 {
             bail!("server.max_batch_events must be at least 1");
         }

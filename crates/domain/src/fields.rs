@@ -150,7 +150,11 @@ fn parse_integer(value: &Value) -> Result<i64, &'static str> {
     let number = parse_number(value).map_err(|_| EXPECTED)?;
     // `50.0` and `"50.0"` are integers; `50.5` is not.
     let fits = number.fract() == 0.0 && number.abs() < 9.0e15;
-    if fits { Ok(number as i64) } else { Err(EXPECTED) }
+    if fits {
+        Ok(number as i64)
+    } else {
+        Err(EXPECTED)
+    }
 }
 
 fn parse_boolean(value: &Value) -> Result<bool, &'static str> {
@@ -215,7 +219,13 @@ mod tests {
 
     #[test]
     fn non_finite_and_non_numeric_values_are_type_errors() {
-        for bad in [json!("NaN"), json!("inf"), json!("abc"), json!(true), json!([1])] {
+        for bad in [
+            json!("NaN"),
+            json!("inf"),
+            json!("abc"),
+            json!(true),
+            json!([1]),
+        ] {
             let (_, errors) = read(bad.clone(), |r| r.number("f"));
             assert_eq!(errors.len(), 1, "{bad}");
             assert_eq!(errors[0].code, "invalid_type");
@@ -229,7 +239,10 @@ mod tests {
         assert!(read(json!("true"), |r| r.boolean("f")).0);
         assert!(!read(json!("False"), |r| r.boolean("f")).0);
         assert!(read(json!(true), |r| r.boolean("f")).0);
-        assert_eq!(read(json!("yes"), |r| r.boolean("f")).1[0].code, "invalid_type");
+        assert_eq!(
+            read(json!("yes"), |r| r.boolean("f")).1[0].code,
+            "invalid_type"
+        );
     }
 
     #[test]
@@ -245,7 +258,10 @@ mod tests {
         let (_, errors) = read(json!(""), |r| r.number("f"));
         assert_eq!(errors[0].code, "required");
         let (_, errors) = read(json!(null), |r| r.text("g"));
-        assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("g", "required"));
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].code.as_str()),
+            ("g", "required")
+        );
     }
 
     #[test]

@@ -87,7 +87,16 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_their_key_family() {
-        for bad in ["", "*", "a*", "a:b", "raw_order:x", "a b", "é", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "*",
+            "a*",
+            "a:b",
+            "raw_order:x",
+            "a b",
+            "é",
+            &"x".repeat(129),
+        ] {
             assert!(EntityKey::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(EntityKey::parse("d19ff6fca6288939bff073ad0a119d25").is_ok());
@@ -96,7 +105,15 @@ mod tests {
 
     #[test]
     fn feature_names_are_lowercase_identifiers() {
-        for bad in ["", "Restaurant", "1x", "raw_order:", "a-b", "*", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Restaurant",
+            "1x",
+            "raw_order:",
+            "a-b",
+            "*",
+            &"a".repeat(65),
+        ] {
             assert!(FeatureName::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(FeatureName::parse("restaurant").is_ok());

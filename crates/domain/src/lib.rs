@@ -14,7 +14,10 @@ mod source;
 mod timestamp;
 
 pub use errors::{FieldError, FieldErrors};
-pub use events::{ConsumerEvent, Event, content_fingerprint, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent};
+pub use events::{
+    ConsumerEvent, Event, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent,
+    content_fingerprint,
+};
 pub use keys::{EntityKey, FeatureName, InvalidName, is_valid_id};
 pub use source::{Source, UnknownSource};
 pub use timestamp::Timestamp;

@@ -63,7 +63,8 @@ pub async fn read_bounded(
     }
     let mut body = web::BytesMut::with_capacity(announced.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadJson(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadJson(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large);
         }

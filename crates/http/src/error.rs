@@ -64,7 +64,9 @@ impl ApiError {
             ApiError::UnknownFeature(_) => ("unknown_feature", StatusCode::NOT_FOUND),
             ApiError::NotFound => ("not_found", StatusCode::NOT_FOUND),
             ApiError::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND),
-            ApiError::PayloadTooLarge { .. } => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::PayloadTooLarge { .. } => {
+                ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE)
+            }
             ApiError::UnsupportedMediaType { .. } => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
@@ -146,5 +148,75 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => ApiError::StoreUnavailable(error),
             StoreError::Failed(cause) => ApiError::Internal(cause),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix_web::{App, test, web};
+    use larder_usecases::{
+        IngestService, LookupService, MockEventStore, MockOnlineStore, MockReadiness,
+    };
+    use serde_json::Value;
+
+    use crate::{AccessTokens, AppState, Limits};
+
+    fn state(store: MockEventStore) -> web::Data<AppState> {
+        web::Data::new(AppState {
+            ingest: Arc::new(IngestService::new(Arc::new(store), 10)),
+            lookup: Arc::new(LookupService::new(Arc::new(MockOnlineStore::new()))),
+            readiness: Arc::new(MockReadiness::new()),
+            tokens: AccessTokens::default(),
+            limits: Limits {
+                max_event_bytes: 1 << 20,
+                max_batch_bytes: 1 << 20,
+            },
+        })
+    }
+
+    #[actix_web::test]
+    async fn a_store_outage_is_a_503_with_an_opaque_json_body() {
+        let mut store = MockEventStore::new();
+        store.expect_append().returning(|_, _| {
+            Err(larder_usecases::StoreError::Unavailable(
+                "connection refused at 10.0.0.7:6379".into(),
+            ))
+        });
+        let app = test::init_service(App::new().configure(crate::configure(state(store)))).await;
+        let request = test::TestRequest::post()
+            .uri("/v1/events/status")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(
+                r#"[{"created_at":"2019-01-25T01:05:07Z","order_id":"o","status_id":"s","value":"PLACED"}]"#,
+            )
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 503);
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], "store_unavailable");
+        assert!(!body.to_string().contains("10.0.0.7"));
+    }
+
+    #[actix_web::test]
+    async fn an_unexpected_store_answer_is_a_500_without_details() {
+        let mut store = MockEventStore::new();
+        store.expect_append().returning(|_, _| {
+            Err(larder_usecases::StoreError::Failed(
+                "ERR script error at line 12".into(),
+            ))
+        });
+        let app = test::init_service(App::new().configure(crate::configure(state(store)))).await;
+        let request = test::TestRequest::post()
+            .uri("/status-event/")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(r#"{"created_at":"2019-01-25T01:05:07Z","order_id":"o","status_id":"s","value":"PLACED"}"#)
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 500);
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("script"));
     }
 }

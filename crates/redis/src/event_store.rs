@@ -61,7 +61,10 @@ impl RedisEventStore {
             }
         }
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(INGEST.get_hash()).arg(keys.len()).arg(keys).arg(args);
+        cmd.arg(INGEST.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
         cmd
     }
 

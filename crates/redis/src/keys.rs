@@ -59,7 +59,10 @@ mod tests {
         let keys = KeySpace::new("t1:");
         let key = keys.feature("restaurant", "abc");
         assert_eq!(key, "t1:rtf_restaurant:abc");
-        assert_eq!(keys.parse_feature(&key), Some(("restaurant".into(), "abc".into())));
+        assert_eq!(
+            keys.parse_feature(&key),
+            Some(("restaurant".into(), "abc".into()))
+        );
         assert_eq!(keys.parse_feature("t2:rtf_restaurant:abc"), None);
     }
 

@@ -39,8 +39,10 @@ impl RedisSettings {
             .strip_prefix("redis://")
             .ok_or("redis.url must start with redis://")?;
         let db = rest.rsplit_once('/').map(|(_, db)| db);
-        if !db.is_some_and(|db| db.parse::<u8>().is_ok()) {
-            return Err("redis.url must end with the database number, e.g. redis://127.0.0.1:6379/0".into());
+        if db.is_none_or(|db| db.parse::<u8>().is_err()) {
+            return Err(
+                "redis.url must end with the database number, e.g. redis://127.0.0.1:6379/0".into(),
+            );
         }
         if self.pool_size == 0 {
             return Err("redis.pool_size must be at least 1".into());

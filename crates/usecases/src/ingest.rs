@@ -58,7 +58,10 @@ impl IngestService {
     ) -> Result<(String, WriteOutcome), IngestError> {
         let event = Event::parse(source, value).map_err(IngestError::Invalid)?;
         let write = self.write_for(&event);
-        let outcomes = self.store.append(source, std::slice::from_ref(&write)).await?;
+        let outcomes = self
+            .store
+            .append(source, std::slice::from_ref(&write))
+            .await?;
         let outcome = single_outcome(&outcomes)?;
         Ok((write.id, outcome))
     }
@@ -109,11 +112,13 @@ impl IngestService {
             .map(|result| {
                 result.unwrap_or_else(|| match stored.next() {
                     Some((write, WriteOutcome::Accepted)) => ItemResult::Accepted { id: write.id },
-                    Some((write, WriteOutcome::Duplicate)) => ItemResult::Duplicate { id: write.id },
+                    Some((write, WriteOutcome::Duplicate)) => {
+                        ItemResult::Duplicate { id: write.id }
+                    }
                     // Unreachable: one `None` per write, and the lengths were checked above.
-                    None => ItemResult::Rejected(FieldErrors::single(larder_domain::FieldError::new(
-                        "$", "internal", "no outcome",
-                    ))),
+                    None => ItemResult::Rejected(FieldErrors::single(
+                        larder_domain::FieldError::new("$", "internal", "no outcome"),
+                    )),
                 })
             })
             .collect())
@@ -173,9 +178,17 @@ mod tests {
             .returning(|_, writes| {
                 let write = &writes[0];
                 assert_eq!(write.id, "r1");
-                assert!(write.raw_fields.contains(&("average_ticket".into(), "60.5".into())));
+                assert!(
+                    write
+                        .raw_fields
+                        .contains(&("average_ticket".into(), "60.5".into()))
+                );
                 assert_eq!(write.features[0].feature, "restaurant");
-                assert!(write.features[0].fields.contains(&("avg_ticket", "60.5".into())));
+                assert!(
+                    write.features[0]
+                        .fields
+                        .contains(&("avg_ticket", "60.5".into()))
+                );
                 Ok(vec![WriteOutcome::Accepted])
             });
         let (id, outcome) = service(store)
@@ -224,7 +237,10 @@ mod tests {
             .ingest_one(Source::Restaurant, &restaurant("r1", 60.0))
             .await
             .unwrap_err();
-        assert!(matches!(error, IngestError::Store(StoreError::Unavailable(_))));
+        assert!(matches!(
+            error,
+            IngestError::Store(StoreError::Unavailable(_))
+        ));
     }
 
     #[tokio::test]
@@ -261,12 +277,17 @@ mod tests {
     async fn a_batch_over_the_limit_is_refused_whole() {
         let mut store = MockEventStore::new();
         store.expect_append().never();
-        let items = (0..4).map(|i| Ok(restaurant(&format!("r{i}"), 1.0))).collect();
+        let items = (0..4)
+            .map(|i| Ok(restaurant(&format!("r{i}"), 1.0)))
+            .collect();
         let error = service(store)
             .ingest_batch(Source::Restaurant, items)
             .await
             .unwrap_err();
-        assert!(matches!(error, IngestError::TooManyEvents { count: 4, max: 3 }));
+        assert!(matches!(
+            error,
+            IngestError::TooManyEvents { count: 4, max: 3 }
+        ));
     }
 
     #[tokio::test]

@@ -100,7 +100,10 @@ mod tests {
             .get("restaurant", "r1")
             .await
             .unwrap();
-        assert_eq!(Value::Object(value), json!({"id": "r1", "avg_ticket": 60.5}));
+        assert_eq!(
+            Value::Object(value),
+            json!({"id": "r1", "avg_ticket": 60.5})
+        );
     }
 
     #[tokio::test]
@@ -108,9 +111,16 @@ mod tests {
         let mut store = MockOnlineStore::new();
         store.expect_read().never();
         let service = LookupService::new(Arc::new(store));
-        for (feature, key) in [("restaurant", "*"), ("restaurant", "a:b"), ("Raw_order:", "x")] {
+        for (feature, key) in [
+            ("restaurant", "*"),
+            ("restaurant", "a:b"),
+            ("Raw_order:", "x"),
+        ] {
             let error = service.get(feature, key).await.unwrap_err();
-            assert!(matches!(error, LookupError::InvalidName(_)), "{feature}/{key}");
+            assert!(
+                matches!(error, LookupError::InvalidName(_)),
+                "{feature}/{key}"
+            );
         }
         for feature in ["raw_order", "orders"] {
             let error = service.get(feature, "x").await.unwrap_err();
@@ -143,6 +153,9 @@ mod tests {
             .list(7, 1_000_000)
             .await
             .unwrap();
-        assert_eq!((page.features, page.next_cursor), (vec!["restaurant"], Some(9)));
+        assert_eq!(
+            (page.features, page.next_cursor),
+            (vec!["restaurant"], Some(9))
+        );
     }
 }

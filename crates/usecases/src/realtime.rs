@@ -54,7 +54,11 @@ impl RealtimeFeatures {
 
     /// Types stored text for answers: known numeric fields become JSON numbers, the rest stay
     /// text (a field a newer version wrote is served as text rather than dropped).
-    pub fn typed(&self, feature: &str, fields: Vec<(String, String)>) -> serde_json::Map<String, Value> {
+    pub fn typed(
+        &self,
+        feature: &str,
+        fields: Vec<(String, String)>,
+    ) -> serde_json::Map<String, Value> {
         let schema = FEATURES.iter().find(|f| f.name == feature);
         fields
             .into_iter()

@@ -29,10 +29,18 @@ type Handler = fn(
 ) -> futures_util::future::LocalBoxFuture<'static, Result<HttpResponse, ApiError>>;
 
 pub(crate) const ROUTES: [(&str, Handler); 4] = [
-    ("/order-event/", |r, p, s, a| Box::pin(order_event(r, p, s, a))),
-    ("/status-event/", |r, p, s, a| Box::pin(status_event(r, p, s, a))),
-    ("/restaurant-event/", |r, p, s, a| Box::pin(restaurant_event(r, p, s, a))),
-    ("/consumer-event/", |r, p, s, a| Box::pin(consumer_event(r, p, s, a))),
+    ("/order-event/", |r, p, s, a| {
+        Box::pin(order_event(r, p, s, a))
+    }),
+    ("/status-event/", |r, p, s, a| {
+        Box::pin(status_event(r, p, s, a))
+    }),
+    ("/restaurant-event/", |r, p, s, a| {
+        Box::pin(restaurant_event(r, p, s, a))
+    }),
+    ("/consumer-event/", |r, p, s, a| {
+        Box::pin(consumer_event(r, p, s, a))
+    }),
 ];
 
 pub(crate) fn outcome_name(outcome: WriteOutcome) -> &'static str {

@@ -14,12 +14,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.route(path, web::post().to(handler));
         cfg.route(path.trim_end_matches('/'), web::post().to(handler));
     }
-    cfg.route("/v1/events/{source}", web::post().to(ingest_batch::ingest_batch))
-        .route(
-            "/real-time-fs/get/{feature_name}/{key}",
-            web::get().to(feature_get::get_feature),
-        )
-        .route("/real-time-fs/list", web::get().to(feature_list::list_features))
-        .route("/health", web::get().to(health::health))
-        .route("/ready", web::get().to(health::ready));
+    cfg.route(
+        "/v1/events/{source}",
+        web::post().to(ingest_batch::ingest_batch),
+    )
+    .route(
+        "/real-time-fs/get/{feature_name}/{key}",
+        web::get().to(feature_get::get_feature),
+    )
+    .route(
+        "/real-time-fs/list",
+        web::get().to(feature_list::list_features),
+    )
+    .route("/health", web::get().to(health::health))
+    .route("/ready", web::get().to(health::ready));
 }
