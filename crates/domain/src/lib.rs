@@ -8,6 +8,7 @@
 
 mod errors;
 mod events;
+mod features;
 mod fields;
 mod keys;
 mod source;
@@ -15,9 +16,10 @@ mod timestamp;
 
 pub use errors::{FieldError, FieldErrors};
 pub use events::{
-    ConsumerEvent, Event, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent,
+    ConsumerEvent, Event, FieldType, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent,
     content_fingerprint,
 };
+pub use features::*;
 pub use keys::{EntityKey, FeatureName, InvalidName, is_valid_id};
 pub use source::{Source, UnknownSource};
 pub use timestamp::Timestamp;

@@ -4,11 +4,13 @@
 mod consumer;
 mod order;
 mod restaurant;
+mod schema;
 mod status;
 
 pub use consumer::ConsumerEvent;
 pub use order::OrderEvent;
 pub use restaurant::RestaurantEvent;
+pub use schema::FieldType;
 pub use status::{OrderStatus, StatusEvent};
 
 use serde_json::Value;
@@ -96,6 +98,18 @@ impl Event {
             Event::Restaurant(e) => e.created_at,
             Event::Consumer(e) => e.created_at,
         }
+    }
+
+    /// The record as a JSON object with normalised values; `to_json` is its text.
+    pub fn to_value(&self) -> Value {
+        let value = match self {
+            Event::Order(e) => serde_json::to_value(e),
+            Event::Status(e) => serde_json::to_value(e),
+            Event::Restaurant(e) => serde_json::to_value(e),
+            Event::Consumer(e) => serde_json::to_value(e),
+        };
+        // Serialising plain structs of strings, numbers and booleans cannot fail.
+        value.unwrap_or_default()
     }
 
     /// The record as compact JSON with normalised values (fields in declaration order, absent

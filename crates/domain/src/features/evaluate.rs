@@ -1,0 +1,317 @@
+//! Feature values from an entity's stored state at an `as_of` instant: the read half of the
+//! window arithmetic, the same for a lookup today and a parity check tomorrow.
+
+use std::collections::HashMap;
+
+use serde_json::{Number, Value};
+
+use crate::{FieldType, Tier, Timestamp};
+
+use super::definition::{Aggregate, FIXED_POINT, FeatureKind, FeatureView, MeasureKind};
+
+/// What the store holds for one entity of one view.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityState {
+    /// The entity's hash; empty when the entity is unknown.
+    pub fields: HashMap<String, String>,
+    /// Answers to `FeatureView::distinct_queries`, in order.
+    pub distinct: Vec<u64>,
+}
+
+/// Count the members of distinct-set `measure` whose newest event time is in `(lo_ms, hi_ms]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistinctQuery {
+    pub measure: String,
+    pub lo_ms: i64,
+    pub hi_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueStatus {
+    Present,
+    NotFound,
+    OutsideMaxAge,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureValue {
+    /// Typed value; null unless `Present`.
+    pub value: Value,
+    /// Event time the value stems from: a `last` value's own, the entity's newest otherwise.
+    pub time_ms: Option<i64>,
+    pub status: ValueStatus,
+}
+
+impl FeatureValue {
+    fn missing() -> Self {
+        Self {
+            value: Value::Null,
+            time_ms: None,
+            status: ValueStatus::NotFound,
+        }
+    }
+}
+
+/// Stored field names (written by the store adapter, read here).
+pub mod field {
+    /// The entity's newest event time, ms.
+    pub const NEWEST: &str = "_t";
+    /// Event time of a `last` value: `_t:{feature}`.
+    pub fn last_time(feature: &str) -> String {
+        format!("_t:{feature}")
+    }
+    /// The newest bucket index of a tier: `_mx{tag}`.
+    pub fn newest_bucket(tag: &str) -> String {
+        format!("_mx{tag}")
+    }
+    /// A bucket: `{tag}{index}.{measure}`.
+    pub fn bucket(tag: &str, index: i64, measure: &str) -> String {
+        format!("{tag}{index}.{measure}")
+    }
+    pub fn lifetime(measure: &str) -> String {
+        format!("l.{measure}")
+    }
+    /// A value counter of a most-frequent measure: `c.{measure}:{value}`.
+    pub fn frequency(measure: &str, value: &str) -> String {
+        format!("c.{measure}:{value}")
+    }
+}
+
+impl FeatureView {
+    /// The distinct counts `evaluate` needs at `as_of`, one per count_distinct feature.
+    pub fn distinct_queries(&self, as_of_ms: i64) -> Vec<DistinctQuery> {
+        self.features
+            .iter()
+            .filter_map(|feature| match feature.kind {
+                FeatureKind::CountDistinct { measure, window } => {
+                    let (lo_ms, hi_ms) = window.time_range(as_of_ms)?;
+                    Some(DistinctQuery {
+                        measure: self.measures[measure].id.clone(),
+                        lo_ms,
+                        hi_ms,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every feature of the view at `as_of`, in declaration order.
+    pub fn evaluate(&self, state: &EntityState, as_of_ms: i64) -> Vec<FeatureValue> {
+        let parsed = Parsed::new(&state.fields);
+        let exists = !state.fields.is_empty();
+        let newest = parse_i64(state.fields.get(field::NEWEST));
+        let mut distinct = state.distinct.iter();
+        let mut values: Vec<FeatureValue> = Vec::with_capacity(self.features.len());
+        for feature in &self.features {
+            let aggregate = |value: Value| FeatureValue {
+                value,
+                time_ms: newest,
+                status: ValueStatus::Present,
+            };
+            let value = match &feature.kind {
+                FeatureKind::Last { .. } => {
+                    self.last(state, &feature.name, feature.value_type, as_of_ms)
+                }
+                _ if !exists => FeatureValue::missing(),
+                FeatureKind::Aggregate {
+                    aggregate: op,
+                    measure,
+                    count,
+                    window,
+                } => {
+                    let id = &self.measures[*measure].id;
+                    let total = |id: &str| match window.bucket_range(as_of_ms) {
+                        None => parsed.lifetime(id),
+                        Some((tier, lo, hi)) => {
+                            let line = parsed.newest_bucket(tier).map(|n| n - self.retention(tier));
+                            parsed.window(
+                                tier,
+                                id,
+                                lo.max(line.unwrap_or(lo)),
+                                hi,
+                                self.measures[*measure].kind,
+                            )
+                        }
+                    };
+                    match op {
+                        Aggregate::Count => aggregate(Value::from(total(id).unwrap_or(0))),
+                        Aggregate::Sum => {
+                            aggregate(float(total(id).unwrap_or(0) as f64 / FIXED_POINT))
+                        }
+                        Aggregate::Min | Aggregate::Max => aggregate(
+                            total(id).map_or(Value::Null, |v| float(v as f64 / FIXED_POINT)),
+                        ),
+                        Aggregate::Avg => {
+                            let count_id = &self.measures[count.unwrap_or(*measure)].id;
+                            match (total(id), total(count_id)) {
+                                (Some(sum), Some(n)) if n > 0 => {
+                                    aggregate(float(sum as f64 / FIXED_POINT / n as f64))
+                                }
+                                _ => FeatureValue::missing(),
+                            }
+                        }
+                    }
+                }
+                FeatureKind::CountDistinct { .. } => {
+                    aggregate(Value::from(distinct.next().copied().unwrap_or(0)))
+                }
+                FeatureKind::MostFrequent { measure } => {
+                    match parsed.most_frequent(&self.measures[*measure].id) {
+                        Some(value) => aggregate(Value::String(value)),
+                        None => FeatureValue::missing(),
+                    }
+                }
+                FeatureKind::Ratio {
+                    numerator,
+                    denominator,
+                } => {
+                    match (
+                        values[*numerator].value.as_f64(),
+                        values[*denominator].value.as_f64(),
+                    ) {
+                        (Some(n), Some(d)) if d != 0.0 => aggregate(float(n / d)),
+                        _ => FeatureValue::missing(),
+                    }
+                }
+                FeatureKind::MinutesBetween { from, to } => {
+                    let time =
+                        |i: usize| values[i].value.as_str().and_then(Timestamp::parse_rfc3339);
+                    match (time(*from), time(*to)) {
+                        (Some(a), Some(b)) => FeatureValue {
+                            value: float((b.millis() - a.millis()) as f64 / 60_000.0),
+                            time_ms: values[*to].time_ms,
+                            status: ValueStatus::Present,
+                        },
+                        _ => FeatureValue::missing(),
+                    }
+                }
+            };
+            values.push(value);
+        }
+        values
+    }
+
+    fn last(
+        &self,
+        state: &EntityState,
+        feature: &str,
+        value_type: FieldType,
+        as_of_ms: i64,
+    ) -> FeatureValue {
+        let Some(text) = state.fields.get(feature) else {
+            return FeatureValue::missing();
+        };
+        let time_ms = parse_i64(state.fields.get(&field::last_time(feature)));
+        let too_old = match (self.max_age.and_then(|w| w.millis()), time_ms) {
+            (Some(max_age), Some(time)) => as_of_ms - time > max_age,
+            _ => false,
+        };
+        if too_old {
+            return FeatureValue {
+                value: Value::Null,
+                time_ms,
+                status: ValueStatus::OutsideMaxAge,
+            };
+        }
+        FeatureValue {
+            value: typed(text, value_type),
+            time_ms,
+            status: ValueStatus::Present,
+        }
+    }
+}
+
+/// Stored text as a typed JSON value; text that does not parse as its type is served as text.
+pub fn typed(text: &str, value_type: FieldType) -> Value {
+    let parsed = match value_type {
+        FieldType::Integer => text.parse::<i64>().ok().map(Value::from),
+        FieldType::Float => text
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number),
+        FieldType::Boolean => text.parse::<bool>().ok().map(Value::Bool),
+        FieldType::Text | FieldType::Time => None,
+    };
+    parsed.unwrap_or_else(|| Value::String(text.to_owned()))
+}
+
+fn float(value: f64) -> Value {
+    Number::from_f64(value).map_or(Value::Null, Value::Number)
+}
+
+fn parse_i64(text: Option<&String>) -> Option<i64> {
+    text?.parse().ok()
+}
+
+/// The bucket and counter fields of a state, parsed once per evaluation.
+struct Parsed<'a> {
+    fields: &'a HashMap<String, String>,
+    buckets: HashMap<(Tier, &'a str), Vec<(i64, i64)>>,
+}
+
+impl<'a> Parsed<'a> {
+    fn new(fields: &'a HashMap<String, String>) -> Self {
+        let mut buckets: HashMap<(Tier, &str), Vec<(i64, i64)>> = HashMap::new();
+        for (name, value) in fields {
+            let Some((head, measure)) = name.split_once('.') else {
+                continue;
+            };
+            let (tag, index) = head.split_at(head.len().min(1));
+            let (Some(tier), Ok(index), Ok(value)) =
+                (Tier::from_tag(tag), index.parse(), value.parse())
+            else {
+                continue;
+            };
+            buckets
+                .entry((tier, measure))
+                .or_default()
+                .push((index, value));
+        }
+        Self { fields, buckets }
+    }
+
+    fn newest_bucket(&self, tier: Tier) -> Option<i64> {
+        parse_i64(self.fields.get(&field::newest_bucket(tier.tag())))
+    }
+
+    fn lifetime(&self, measure: &str) -> Option<i64> {
+        parse_i64(self.fields.get(&field::lifetime(measure)))
+    }
+
+    /// Combines the buckets in `(lo, hi]`: added for counts and sums, min or max otherwise.
+    fn window(
+        &self,
+        tier: Tier,
+        measure: &str,
+        lo: i64,
+        hi: i64,
+        kind: MeasureKind,
+    ) -> Option<i64> {
+        let inside = self
+            .buckets
+            .get(&(tier, measure))?
+            .iter()
+            .filter(|(i, _)| lo < *i && *i <= hi)
+            .map(|(_, v)| *v);
+        match kind {
+            MeasureKind::Min => inside.min(),
+            MeasureKind::Max => inside.max(),
+            _ => inside.reduce(|a, b| a + b),
+        }
+    }
+
+    fn most_frequent(&self, measure: &str) -> Option<String> {
+        let prefix = field::frequency(measure, "");
+        self.fields
+            .iter()
+            .filter_map(|(name, count)| {
+                Some((name.strip_prefix(&prefix)?, count.parse::<i64>().ok()?))
+            })
+            .max_by(|(a_value, a_count), (b_value, b_count)| {
+                a_count.cmp(b_count).then(b_value.cmp(a_value))
+            })
+            .map(|(value, _)| value.to_owned())
+    }
+}
