@@ -13,10 +13,21 @@ async fn a_restaurant_event_is_served_as_the_restaurant_feature() {
     let response = app.get("/real-time-fs/get/restaurant/r1").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
+    assert_eq!(body["key"], "r1");
+    let value = &body["value"];
     assert_eq!(
-        body,
-        json!({"key": "r1", "value": {"id": "r1", "avg_ticket": 60.5}})
+        (value["id"].clone(), value["avg_ticket"].clone()),
+        (json!("r1"), json!(60.5))
     );
+    assert_eq!(
+        (value["price_range"].clone(), value["enabled"].clone()),
+        (json!(3), json!(true))
+    );
+    assert_eq!(
+        (value["orders_24h"].clone(), value["revenue_24h"].clone()),
+        (json!(0), json!(0.0))
+    );
+    assert_eq!(value["cancel_rate_7d"], Value::Null);
     app.cleanup().await;
 }
 
@@ -28,6 +39,11 @@ async fn lookups_cannot_reach_other_key_families() {
     let cases = [
         ("/real-time-fs/get/restaurant/absent", 404, "not_found"),
         ("/real-time-fs/get/dish/r1", 404, "unknown_feature"),
+        (
+            "/real-time-fs/get/restaurant/r1?as_of=yesterday",
+            400,
+            "invalid_query",
+        ),
         // raw_ hashes exist for r1, but a feature name cannot address them.
         (
             "/real-time-fs/get/raw_restaurant/r1",
@@ -50,7 +66,7 @@ async fn lookups_cannot_reach_other_key_families() {
 }
 
 #[tokio::test]
-async fn the_list_pages_through_every_stored_feature() {
+async fn the_list_describes_every_view_and_pages_through_its_keys() {
     let app = TestApp::spawn().await;
     let batch: Vec<Value> = (0..25)
         .map(|i| restaurant_event(&format!("r{i}"), 10.0))
@@ -58,20 +74,61 @@ async fn the_list_pages_through_every_stored_feature() {
     app.post_json("/v1/events/restaurant", &Value::Array(batch))
         .await;
 
+    let list: Value = app.get("/real-time-fs/list").await.json().await.unwrap();
+    assert_eq!(list["features"], json!(["restaurant", "consumer", "order"]));
+    let restaurant = &list["views"][0];
+    assert_eq!(
+        (restaurant["key"].clone(), restaurant["entities"].clone()),
+        (json!("merchant_id"), json!(25))
+    );
+    assert_eq!(list["views"][1]["entities"], 0);
+    let orders_24h = restaurant["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "orders_24h")
+        .unwrap();
+    assert_eq!(
+        (
+            orders_24h["agg"].clone(),
+            orders_24h["window"].clone(),
+            orders_24h["source"].clone(),
+            orders_24h["type"].clone()
+        ),
+        (
+            json!("count"),
+            json!("24h"),
+            json!("order"),
+            json!("integer")
+        )
+    );
+    let via = restaurant["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "status")
+        .unwrap();
+    assert_eq!(via["via"], "order.merchant_id");
+    assert!(list.get("items").is_none());
+
     let mut seen = Vec::new();
     let mut cursor = 0;
     for _ in 0..100_000 {
         let page: Value = app
-            .get(&format!("/real-time-fs/list?cursor={cursor}&limit=1000"))
+            .get(&format!(
+                "/real-time-fs/list?view=restaurant&cursor={cursor}&limit=1000"
+            ))
             .await
             .json()
             .await
             .unwrap();
-        assert_eq!(page["features"], json!(["restaurant"]));
-        for item in page["items"].as_array().unwrap() {
-            assert_eq!(item["feature"], "restaurant");
-            seen.push(item["key"].as_str().unwrap().to_owned());
-        }
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(next) => cursor = next.parse().unwrap(),
             None => break,
@@ -83,8 +140,14 @@ async fn the_list_pages_through_every_stored_feature() {
     expected.sort();
     assert_eq!(seen, expected);
 
-    let bad = app.get("/real-time-fs/list?cursor=minus-one").await;
-    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        app.get("/real-time-fs/list?cursor=minus-one")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(app.get("/real-time-fs/list?view=dish").await.status(), 404);
+    assert_eq!(app.get("/real-time-fs/list?view=raw_*").await.status(), 400);
     app.cleanup().await;
 }
 

@@ -141,6 +141,32 @@ impl TestApp {
             let content: Value = match kind.as_str() {
                 "hash" => Value::Object(self.hgetall(&key).await),
                 "stream" => Value::from(self.stream_len(&key).await),
+                "zset" => {
+                    let members: Vec<(String, String)> = redis::cmd("ZRANGE")
+                        .arg(&full)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query_async(&mut conn)
+                        .await
+                        .expect("ZRANGE");
+                    Value::from(
+                        members
+                            .into_iter()
+                            .map(|(m, s)| format!("{m}={s}"))
+                            .collect::<Vec<_>>(),
+                    )
+                }
+                "list" => {
+                    let items: Vec<String> = redis::cmd("LRANGE")
+                        .arg(&full)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("LRANGE");
+                    Value::from(items)
+                }
                 _ => {
                     let text: Option<String> = redis::cmd("GET")
                         .arg(&full)

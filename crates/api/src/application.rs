@@ -18,8 +18,9 @@ impl Application {
     /// Wires adapters, use cases and routes, and binds `server.bind` (port 0: any free port).
     ///
     /// # Errors
-    /// When Redis settings are unusable or the address cannot be bound.
+    /// When the feature views or Redis settings are unusable or the address cannot be bound.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let views = Arc::new(settings.features.load_views()?);
         let pool = larder_redis::connect(&settings.redis).map_err(anyhow::Error::msg)?;
         let event_store = Arc::new(RedisEventStore::new(pool.clone(), &settings.redis));
         let online_store = Arc::new(RedisOnlineStore::new(pool, &settings.redis));
@@ -35,9 +36,14 @@ impl Application {
         let state = web::Data::new(AppState {
             ingest: Arc::new(IngestService::new(
                 event_store,
+                views.clone(),
                 settings.server.max_batch_events,
             )),
-            lookup: Arc::new(LookupService::new(online_store.clone())),
+            lookup: Arc::new(LookupService::new(
+                online_store.clone(),
+                views,
+                settings.server.max_lookup_entities,
+            )),
             readiness: online_store,
             tokens,
             limits: Limits {

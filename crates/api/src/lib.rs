@@ -7,5 +7,7 @@ mod settings;
 mod telemetry;
 
 pub use application::Application;
-pub use settings::{AuthSettings, LogFormat, LogSettings, ServerSettings, Settings};
+pub use settings::{
+    AuthSettings, FeaturesSettings, LogFormat, LogSettings, ServerSettings, Settings,
+};
 pub use telemetry::init_telemetry;

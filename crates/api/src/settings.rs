@@ -6,11 +6,13 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, bail};
 use config::{Config, Environment, File, FileFormat};
+use larder_domain::{FeatureViews, ViewsConfig};
 use larder_redis::RedisSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
+const SHIPPED_VIEWS: &str = include_str!("../../../config/features.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +21,15 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub features: FeaturesSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesSettings {
+    /// The feature-view file; empty: `features.toml` in the config directory, else the views
+    /// compiled into the binary (the shipped `config/features.toml`).
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +42,8 @@ pub struct ServerSettings {
     pub max_event_bytes: usize,
     pub max_batch_bytes: usize,
     pub max_batch_events: usize,
+    /// Most entity rows in one `POST /v1/features/online`.
+    pub max_lookup_entities: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -98,6 +111,9 @@ impl Settings {
         self.server.bind.parse::<SocketAddr>().with_context(|| {
             format!("server.bind must be host:port, got {:?}", self.server.bind)
         })?;
+        if self.server.max_lookup_entities == 0 {
+            bail!("server.max_lookup_entities must be at least 1");
+        }
         if self.server.max_batch_events == 0 {
             bail!("server.max_batch_events must be at least 1");
         }
@@ -106,6 +122,33 @@ impl Settings {
         }
         self.redis.check().map_err(anyhow::Error::msg)?;
         Ok(())
+    }
+}
+
+fn config_dir() -> PathBuf {
+    std::env::var("LARDER_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from)
+}
+
+impl FeaturesSettings {
+    /// Loads and validates the feature views.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or a view is invalid; the message says which.
+    pub fn load_views(&self) -> anyhow::Result<FeatureViews> {
+        let (origin, text) = if self.path.is_empty() {
+            let default = config_dir().join("features.toml");
+            match std::fs::read_to_string(&default) {
+                Ok(text) => (default.display().to_string(), text),
+                Err(_) => ("the built-in views".to_owned(), SHIPPED_VIEWS.to_owned()),
+            }
+        } else {
+            let text = std::fs::read_to_string(&self.path)
+                .with_context(|| format!("features.path: cannot read {}", self.path))?;
+            (self.path.clone(), text)
+        };
+        let config: ViewsConfig =
+            toml::from_str(&text).with_context(|| format!("parsing {origin}"))?;
+        FeatureViews::from_config(config).with_context(|| format!("in {origin}"))
     }
 }
 
@@ -128,6 +171,32 @@ mod tests {
         settings.check().unwrap();
         assert_eq!(settings.server.bind, "127.0.0.1:8000");
         assert_eq!(settings.server.max_batch_events, 10_000);
+    }
+
+    #[test]
+    fn the_built_in_views_load() {
+        let views = FeaturesSettings::default().load_views().unwrap();
+        let names: Vec<&str> = views.views().iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["restaurant", "consumer", "order"]);
+    }
+
+    #[test]
+    fn a_broken_view_file_names_the_file_and_the_problem() {
+        let path = std::env::temp_dir().join(format!("larder-views-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[[view]]\nname = \"v\"\nkey = \"k\"\n[view.sources]\nbogus = \"id\"\n",
+        )
+        .unwrap();
+        let settings = FeaturesSettings {
+            path: path.display().to_string(),
+        };
+        let error = format!("{:#}", settings.load_views().unwrap_err());
+        std::fs::remove_file(&path).ok();
+        assert!(
+            error.contains("larder-views") && error.contains("unknown source `bogus`"),
+            "{error}"
+        );
     }
 
     #[test]

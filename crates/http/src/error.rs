@@ -21,8 +21,12 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidName(String),
     #[error("{0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
     UnknownSource(#[from] UnknownSource),
-    #[error("unknown feature `{0}`")]
+    #[error("unknown feature view or feature `{0}`")]
     UnknownFeature(String),
     #[error("no value for this key")]
     NotFound,
@@ -58,6 +62,8 @@ impl ApiError {
         match self {
             ApiError::BadJson(_) => ("bad_json", StatusCode::BAD_REQUEST),
             ApiError::InvalidName(_) => ("invalid_name", StatusCode::BAD_REQUEST),
+            ApiError::InvalidQuery(_) => ("invalid_query", StatusCode::BAD_REQUEST),
+            ApiError::InvalidRequest(_) => ("invalid_request", StatusCode::UNPROCESSABLE_ENTITY),
             ApiError::InvalidEvent(_) => ("invalid_event", StatusCode::UNPROCESSABLE_ENTITY),
             ApiError::InvalidBody(_) => ("invalid_body", StatusCode::UNPROCESSABLE_ENTITY),
             ApiError::UnknownSource(_) => ("unknown_source", StatusCode::NOT_FOUND),
@@ -137,6 +143,11 @@ impl From<LookupError> for ApiError {
             LookupError::InvalidName(error) => ApiError::InvalidName(error.to_string()),
             LookupError::UnknownFeature(name) => ApiError::UnknownFeature(name),
             LookupError::NotFound => ApiError::NotFound,
+            LookupError::InvalidRequest(message) => ApiError::InvalidRequest(message),
+            LookupError::TooManyEntities { max } => ApiError::PayloadTooLarge {
+                limit: max,
+                unit: "entities",
+            },
             LookupError::Store(error) => error.into(),
         }
     }
@@ -163,10 +174,23 @@ mod tests {
 
     use crate::{AccessTokens, AppState, Limits};
 
+    fn no_views() -> larder_domain::FeatureViews {
+        larder_domain::FeatureViews::from_config(larder_domain::ViewsConfig { views: Vec::new() })
+            .expect("no views is valid")
+    }
+
     fn state(store: MockEventStore) -> web::Data<AppState> {
         web::Data::new(AppState {
-            ingest: Arc::new(IngestService::new(Arc::new(store), 10)),
-            lookup: Arc::new(LookupService::new(Arc::new(MockOnlineStore::new()))),
+            ingest: Arc::new(IngestService::new(
+                Arc::new(store),
+                Arc::new(no_views()),
+                10,
+            )),
+            lookup: Arc::new(LookupService::new(
+                Arc::new(MockOnlineStore::new()),
+                Arc::new(no_views()),
+                10,
+            )),
             readiness: Arc::new(MockReadiness::new()),
             tokens: AccessTokens::default(),
             limits: Limits {

@@ -10,6 +10,7 @@ use larder_usecases::{EventStore, EventWrite, StoreError, WriteOutcome};
 
 use crate::{
     KeySpace, RedisSettings,
+    encode::group_args,
     error::{from_pool, from_redis, timed_out},
 };
 
@@ -33,11 +34,12 @@ impl RedisEventStore {
     }
 
     fn script_call(&self, source: Source, writes: &[EventWrite]) -> redis::Cmd {
-        let mut keys = vec![self.keys.stream(source)];
+        let mut keys = vec![self.keys.stream(source), self.keys.clock()];
         let mut args: Vec<String> = vec![
             self.settings.raw_ttl_secs.to_string(),
             self.settings.dedupe_ttl_secs.to_string(),
             writes.len().to_string(),
+            self.keys.prefix().to_owned(),
         ];
         for write in writes {
             keys.push(self.keys.raw(source, &write.id));
@@ -45,19 +47,15 @@ impl RedisEventStore {
             args.push(format!("{:016x}", write.fingerprint));
             args.push(write.id.clone());
             args.push(write.payload.clone());
+            args.push(write.event_time_ms.to_string());
             args.push(write.raw_fields.len().to_string());
             for (field, value) in &write.raw_fields {
                 args.push(field.clone());
                 args.push(value.clone());
             }
-            args.push(write.features.len().to_string());
-            for feature in &write.features {
-                keys.push(self.keys.feature(feature.feature, &feature.key));
-                args.push(feature.fields.len().to_string());
-                for (field, value) in &feature.fields {
-                    args.push((*field).to_owned());
-                    args.push(value.clone());
-                }
+            args.push(write.updates.len().to_string());
+            for update in &write.updates {
+                args.extend(group_args(update));
             }
         }
         let mut cmd = redis::cmd("EVALSHA");

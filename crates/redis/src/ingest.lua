@@ -1,30 +1,124 @@
 -- Applies a chunk of events of one source, each all-or-nothing (a script runs atomically).
 --
--- KEYS: [1] the source's stream, then per event: raw hash, dedupe marker, one key per feature write.
--- ARGV: [1] raw TTL s (0 = keep), [2] dedupe TTL s (0 = keep), [3] number of events, then per
---       event: fingerprint, id, payload, n_raw, n_raw field/value pairs, n_features, and per
---       feature: n_fields, n_fields field/value pairs.
--- Returns one integer per event: 1 stored, 0 duplicate (same fingerprint already stored: nothing
--- is written).
-local raw_ttl, seen_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local stream = KEYS[1]
-local k, a = 2, 4
+-- KEYS: [1] the source's stream, [2] the clock, then per event: raw hash, dedupe marker.
+-- ARGV: [1] raw TTL s (0 = keep), [2] dedupe TTL s (0 = keep), [3] number of events,
+--       [4] key prefix, then per event: fingerprint, id, payload, event time ms, n_raw,
+--       n_raw field/value pairs, n_groups, and per group (one entity of one view): view,
+--       via view, via feature (both '' when the key is direct), key, operations as JSON.
+-- Returns one integer per event: 1 stored, 0 duplicate (same fingerprint already stored:
+-- nothing is written).
+--
+-- Entity state (field names shared with larder-domain's `features::field`):
+--   rtf_{view}:{key}            hash: id, _t (newest event ms), {feature} + _t:{feature} for
+--                               `last`, {m|h}{bucket}.{measure} buckets, _mx{m|h} newest bucket,
+--                               l.{measure} lifetime, c.{measure}:{value} frequencies
+--   {rtf_{view}:{key}}:d:{m}    sorted set: distinct member -> newest event ms
+--   {rtf_{view}:{key}}:pending:{view}  list: operations waiting for this entity's key
+-- All keys of an entity share its hash slot; an operation group touches one entity.
+local raw_ttl, seen_ttl, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
+local stream, clock = KEYS[1], KEYS[2]
+
+local function entity(view, key)
+  return prefix .. 'rtf_' .. view .. ':' .. key
+end
+
+local function tagged(view, key, suffix)
+  return prefix .. '{rtf_' .. view .. ':' .. key .. '}:' .. suffix
+end
+
+local function combine(h, field, how, value)
+  if how == 'add' then
+    redis.call('HINCRBY', h, field, value)
+    return
+  end
+  local current = tonumber(redis.call('HGET', h, field))
+  if not current or (how == 'min' and value < current) or (how == 'max' and value > current) then
+    redis.call('HSET', h, field, value)
+  end
+end
+
+-- Deletes the buckets of one tier at or behind `line`. Reads ignore them anyway; this only
+-- bounds memory, so it runs once every `prune_every` buckets, not on every event.
+local function prune(h, tag, line)
+  local dead = {}
+  for _, f in ipairs(redis.call('HKEYS', h)) do
+    local t, i = string.match(f, '^(%a)(%-?%d+)%.')
+    if t == tag and tonumber(i) <= line then
+      dead[#dead + 1] = f
+    end
+  end
+  for i = 1, #dead, 1000 do
+    redis.call('HDEL', h, unpack(dead, i, math.min(i + 999, #dead)))
+  end
+end
+
+local apply
+apply = function(view, key, ops)
+  local h = entity(view, key)
+  for _, op in ipairs(ops) do
+    local kind = op[1]
+    if kind == 'touch' then -- time
+      if redis.call('HSETNX', h, 'id', key) == 1 then
+        redis.call('INCR', prefix .. 'larder:entities:' .. view)
+      end
+      local t = tonumber(redis.call('HGET', h, '_t'))
+      if not t or op[2] > t then
+        redis.call('HSET', h, '_t', op[2])
+      end
+    elseif kind == 'last' then -- feature, value, time; ties go to the later arrival
+      local tf = '_t:' .. op[2]
+      local t = tonumber(redis.call('HGET', h, tf))
+      if not t or op[4] >= t then
+        redis.call('HSET', h, op[2], op[3], tf, op[4])
+      end
+    elseif kind == 'bucket' then -- tag, index, measure, combine, value, retention, prune_every
+      local newest_field = '_mx' .. op[2]
+      local newest = tonumber(redis.call('HGET', h, newest_field))
+      local index = op[3]
+      if not newest or index > newest - op[7] then
+        combine(h, op[2] .. index .. '.' .. op[4], op[5], op[6])
+        if not newest or index > newest then
+          redis.call('HSET', h, newest_field, index)
+          if newest and math.floor(index / op[8]) > math.floor(newest / op[8]) then
+            prune(h, op[2], index - op[7])
+          end
+        end
+      end
+    elseif kind == 'lifetime' then -- measure, combine, value
+      combine(h, 'l.' .. op[2], op[3], op[4])
+    elseif kind == 'distinct' then -- measure, member, time, retention
+      local z = tagged(view, key, 'd:' .. op[2])
+      local line = tonumber(redis.call('HGET', h, '_t')) - op[5]
+      if op[4] > line then
+        redis.call('ZADD', z, 'GT', op[4], op[3])
+      end
+      redis.call('ZREMRANGEBYSCORE', z, '-inf', line)
+    elseif kind == 'frequency' then -- measure, value
+      redis.call('HINCRBY', h, 'c.' .. op[2] .. ':' .. op[3], 1)
+    elseif kind == 'drain' then -- waiting view, its key
+      local list = tagged(view, key, 'pending:' .. op[2])
+      for _, parked in ipairs(redis.call('LRANGE', list, 0, -1)) do
+        apply(op[2], op[3], cjson.decode(parked))
+      end
+      redis.call('DEL', list)
+    end
+  end
+end
+
+local k, a = 3, 5
 local out = {}
 for i = 1, tonumber(ARGV[3]) do
   local raw, seen = KEYS[k], KEYS[k + 1]
   k = k + 2
-  local fingerprint, id, payload = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local n_raw = tonumber(ARGV[a + 3])
-  local raw_from = a + 4
+  local fingerprint, id, payload, time = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local n_raw = tonumber(ARGV[a + 4])
+  local raw_from = a + 5
   a = raw_from + 2 * n_raw
-  local n_features = tonumber(ARGV[a])
+  local n_groups = tonumber(ARGV[a])
   a = a + 1
   if redis.call('GET', seen) == fingerprint then
     out[i] = 0
-    for _ = 1, n_features do
-      a = a + 1 + 2 * tonumber(ARGV[a])
-    end
-    k = k + n_features
+    a = a + 5 * n_groups
   else
     if seen_ttl > 0 then
       redis.call('SET', seen, fingerprint, 'EX', seen_ttl)
@@ -38,11 +132,23 @@ for i = 1, tonumber(ARGV[3]) do
       redis.call('EXPIRE', raw, raw_ttl)
     end
     redis.call('XADD', stream, '*', 'id', id, 'fp', fingerprint, 'data', payload)
-    for _ = 1, n_features do
-      local n = tonumber(ARGV[a])
-      redis.call('HSET', KEYS[k], unpack(ARGV, a + 1, a + 2 * n))
-      k = k + 1
-      a = a + 1 + 2 * n
+    local now = tonumber(redis.call('GET', clock))
+    if not now or time > now then
+      redis.call('SET', clock, time)
+    end
+    for _ = 1, n_groups do
+      local view, via_view, via_feature, key, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+      a = a + 5
+      if via_view == '' then
+        apply(view, key, cjson.decode(ops))
+      else
+        local target = redis.call('HGET', entity(via_view, key), via_feature)
+        if target then
+          apply(view, target, cjson.decode(ops))
+        else
+          redis.call('RPUSH', tagged(via_view, key, 'pending:' .. view), ops)
+        end
+      end
     end
     out[i] = 1
   end

@@ -32,21 +32,37 @@ impl KeySpace {
         format!("{}events:{source}", self.prefix)
     }
 
-    /// `rtf_{feature}:{key}`: a real-time feature hash, as in the original API.
-    pub fn feature(&self, feature: &str, key: &str) -> String {
-        format!("{}rtf_{feature}:{key}", self.prefix)
+    /// `rtf_{view}:{key}`: an entity's feature state, as the original API named it.
+    pub fn entity(&self, view: &str, key: &str) -> String {
+        format!("{}rtf_{view}:{key}", self.prefix)
     }
 
-    /// The `SCAN` pattern matching every feature hash.
-    pub fn feature_pattern(&self) -> String {
-        format!("{}rtf_*", self.prefix)
+    /// `{rtf_{view}:{key}}:d:{measure}`: a distinct-count set, in the entity's hash slot.
+    pub fn distinct(&self, view: &str, key: &str, measure: &str) -> String {
+        format!("{}{{rtf_{view}:{key}}}:d:{measure}", self.prefix)
     }
 
-    /// Splits a key matched by [`Self::feature_pattern`] into `(feature, key)`.
-    pub fn parse_feature(&self, key: &str) -> Option<(String, String)> {
-        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("rtf_")?;
-        let (feature, entity) = rest.split_once(':')?;
-        Some((feature.to_owned(), entity.to_owned()))
+    /// The newest event time seen, ms: the default `as_of`.
+    pub fn clock(&self) -> String {
+        format!("{}larder:clock", self.prefix)
+    }
+
+    /// How many entities a view holds.
+    pub fn entity_count(&self, view: &str) -> String {
+        format!("{}larder:entities:{view}", self.prefix)
+    }
+
+    /// The `SCAN` pattern matching every entity hash of `view`.
+    pub fn entity_pattern(&self, view: &str) -> String {
+        format!("{}rtf_{view}:*", self.prefix)
+    }
+
+    /// The entity key of a key matched by [`Self::entity_pattern`].
+    pub fn parse_entity<'a>(&self, view: &str, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(&self.prefix)?
+            .strip_prefix("rtf_")?
+            .strip_prefix(view)?
+            .strip_prefix(':')
     }
 }
 
@@ -55,15 +71,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn feature_keys_round_trip_through_their_parser() {
+    fn entity_keys_round_trip_through_their_parser() {
         let keys = KeySpace::new("t1:");
-        let key = keys.feature("restaurant", "abc");
+        let key = keys.entity("restaurant", "abc");
         assert_eq!(key, "t1:rtf_restaurant:abc");
+        assert_eq!(keys.parse_entity("restaurant", &key), Some("abc"));
         assert_eq!(
-            keys.parse_feature(&key),
-            Some(("restaurant".into(), "abc".into()))
+            keys.parse_entity("restaurant", "t2:rtf_restaurant:abc"),
+            None
         );
-        assert_eq!(keys.parse_feature("t2:rtf_restaurant:abc"), None);
+        assert_eq!(keys.parse_entity("order", &key), None);
+    }
+
+    #[test]
+    fn an_entitys_keys_share_its_cluster_hash_slot() {
+        let keys = KeySpace::default();
+        // The hash tag {rtf_restaurant:abc} of the set is the whole name of the entity's hash.
+        assert_eq!(
+            keys.distinct("restaurant", "abc", "m1"),
+            "{rtf_restaurant:abc}:d:m1"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! hashes, so an event is either fully stored or not at all. A request's events go to Redis as
 //! chunks of script calls in one pipeline: one round trip per request, not per event.
 
+mod encode;
 mod error;
 mod event_store;
 mod keys;

@@ -1,7 +1,12 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use deadpool_redis::{Pool, redis};
-use larder_domain::{EntityKey, FeatureName};
-use larder_usecases::{OnlineStore, Readiness, StoreError, StoredFeaturePage};
+use deadpool_redis::{
+    Pool,
+    redis::{self, FromRedisValue},
+};
+use larder_domain::{EntityState, FeatureName};
+use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
 use crate::{
     KeySpace, RedisSettings,
@@ -24,10 +29,14 @@ impl RedisOnlineStore {
         }
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+    async fn query<T: FromRedisValue>(&self, request: &Request<'_>) -> Result<T, StoreError> {
         let call = async {
             let mut conn = self.pool.get().await.map_err(from_pool)?;
-            cmd.query_async(&mut conn).await.map_err(from_redis)
+            match request {
+                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
+                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            }
+            .map_err(from_redis)
         };
         tokio::time::timeout(self.timeout, call)
             .await
@@ -35,32 +44,84 @@ impl RedisOnlineStore {
     }
 }
 
+enum Request<'a> {
+    Cmd(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
+}
+
+fn parse<T: FromRedisValue>(value: redis::Value) -> Result<T, StoreError> {
+    T::from_redis_value(value).map_err(|e| StoreError::Failed(e.to_string()))
+}
+
 #[async_trait]
 impl OnlineStore for RedisOnlineStore {
-    async fn read(
-        &self,
-        feature: &FeatureName,
-        key: &EntityKey,
-    ) -> Result<Option<Vec<(String, String)>>, StoreError> {
-        let key = self.keys.feature(feature.as_str(), key.as_str());
-        let fields: Vec<(String, String)> = self.query(redis::cmd("HGETALL").arg(key)).await?;
-        Ok((!fields.is_empty()).then_some(fields))
+    async fn clock(&self) -> Result<Option<i64>, StoreError> {
+        self.query(&Request::Cmd(redis::cmd("GET").arg(self.keys.clock())))
+            .await
     }
 
-    async fn scan(&self, cursor: u64, limit: usize) -> Result<StoredFeaturePage, StoreError> {
+    async fn read(&self, reads: &[EntityRead]) -> Result<Vec<EntityState>, StoreError> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for read in reads {
+            let key = read.key.as_str();
+            pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
+            for query in &read.distinct {
+                pipe.cmd("ZCOUNT")
+                    .arg(self.keys.distinct(&read.view, key, &query.measure))
+                    .arg(format!("({}", query.lo_ms))
+                    .arg(query.hi_ms);
+            }
+        }
+        let replies: Vec<redis::Value> = self.query(&Request::Pipe(&pipe)).await?;
+        let mut replies = replies.into_iter();
+        let mut states = Vec::with_capacity(reads.len());
+        for read in reads {
+            let missing = || StoreError::Failed("pipeline answered too few replies".into());
+            let fields: HashMap<String, String> = parse(replies.next().ok_or_else(missing)?)?;
+            let mut distinct = Vec::with_capacity(read.distinct.len());
+            for _ in &read.distinct {
+                distinct.push(parse(replies.next().ok_or_else(missing)?)?);
+            }
+            states.push(EntityState { fields, distinct });
+        }
+        Ok(states)
+    }
+
+    async fn entity_counts(&self, views: &[String]) -> Result<Vec<u64>, StoreError> {
+        if views.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for view in views {
+            cmd.arg(self.keys.entity_count(view));
+        }
+        let counts: Vec<Option<u64>> = self.query(&Request::Cmd(&cmd)).await?;
+        Ok(counts.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    async fn scan(
+        &self,
+        view: &FeatureName,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<StoredKeyPage, StoreError> {
         let mut cmd = redis::cmd("SCAN");
         cmd.arg(cursor)
             .arg("MATCH")
-            .arg(self.keys.feature_pattern())
+            .arg(self.keys.entity_pattern(view.as_str()))
             .arg("COUNT")
             .arg(limit)
             .arg("TYPE")
             .arg("hash");
-        let (next, keys): (u64, Vec<String>) = self.query(&cmd).await?;
-        Ok(StoredFeaturePage {
-            entries: keys
+        let (next, keys): (u64, Vec<String>) = self.query(&Request::Cmd(&cmd)).await?;
+        Ok(StoredKeyPage {
+            keys: keys
                 .iter()
-                .filter_map(|key| self.keys.parse_feature(key))
+                .filter_map(|key| self.keys.parse_entity(view.as_str(), key))
+                .map(str::to_owned)
                 .collect(),
             next_cursor: (next != 0).then_some(next),
         })
@@ -70,7 +131,7 @@ impl OnlineStore for RedisOnlineStore {
 #[async_trait]
 impl Readiness for RedisOnlineStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
+        let _: String = self.query(&Request::Cmd(&redis::cmd("PING"))).await?;
         Ok(())
     }
 }

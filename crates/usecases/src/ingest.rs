@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use larder_domain::{Event, FieldErrors, Source, content_fingerprint};
+use larder_domain::{Event, FeatureViews, FieldErrors, Source, content_fingerprint};
 use serde_json::Value;
 
-use crate::{EventStore, EventWrite, RealtimeFeatures, StoreError, WriteOutcome};
+use crate::{EventStore, EventWrite, StoreError, WriteOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -30,15 +30,19 @@ pub enum ItemResult {
 
 pub struct IngestService {
     store: Arc<dyn EventStore>,
-    features: RealtimeFeatures,
+    views: Arc<FeatureViews>,
     max_batch_events: usize,
 }
 
 impl IngestService {
-    pub fn new(store: Arc<dyn EventStore>, max_batch_events: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        views: Arc<FeatureViews>,
+        max_batch_events: usize,
+    ) -> Self {
         Self {
             store,
-            features: RealtimeFeatures,
+            views,
             max_batch_events,
         }
     }
@@ -130,7 +134,8 @@ impl IngestService {
             id: event.id().to_owned(),
             fingerprint: content_fingerprint(&payload),
             raw_fields: event.raw_fields(),
-            features: self.features.writes_for(event),
+            event_time_ms: event.event_time().millis(),
+            updates: self.views.updates_for(event),
             payload,
         }
     }
@@ -148,7 +153,7 @@ fn single_outcome(outcomes: &[WriteOutcome]) -> Result<WriteOutcome, StoreError>
 
 #[cfg(test)]
 mod tests {
-    use larder_domain::FieldError;
+    use larder_domain::{FieldError, StateOp, Target};
     use mockall::predicate::eq;
     use serde_json::json;
 
@@ -165,7 +170,7 @@ mod tests {
     }
 
     fn service(store: MockEventStore) -> IngestService {
-        IngestService::new(Arc::new(store), 3)
+        IngestService::new(Arc::new(store), Arc::new(crate::test_views()), 3)
     }
 
     #[tokio::test]
@@ -183,12 +188,10 @@ mod tests {
                         .raw_fields
                         .contains(&("average_ticket".into(), "60.5".into()))
                 );
-                assert_eq!(write.features[0].feature, "restaurant");
-                assert!(
-                    write.features[0]
-                        .fields
-                        .contains(&("avg_ticket", "60.5".into()))
-                );
+                let update = &write.updates[0];
+                assert_eq!((update.view.as_str(), &update.target), ("restaurant", &Target::Key("r1".into())));
+                assert!(update.ops.iter().any(|op| matches!(op,
+                    StateOp::Last { feature, value, .. } if feature == "avg_ticket" && value == "60.5")));
                 Ok(vec![WriteOutcome::Accepted])
             });
         let (id, outcome) = service(store)

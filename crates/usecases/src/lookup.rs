@@ -1,108 +1,345 @@
-//! Serving real-time features by name and key.
+//! Serving feature views: one entity by the original route, many entities × features in one
+//! call (Feast's shape), and the catalogue.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
-use larder_domain::{EntityKey, FeatureName, InvalidName};
+use larder_domain::{
+    EntityKey, FeatureName, FeatureValue, FeatureView, FeatureViews, InvalidName, Timestamp,
+    ValueStatus,
+};
 use serde_json::{Map, Value};
 
-use crate::{OnlineStore, RealtimeFeatures, StoreError};
-
-/// A feature's fields, typed for answers.
-pub type FeatureValue = Map<String, Value>;
+use crate::{EntityRead, OnlineStore, StoreError, StoredKeyPage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    /// The feature name or key is not acceptable (it could address another key family).
+    /// A name or key outside the allowed alphabet (it could address another key family).
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
-    #[error("unknown feature `{0}`")]
+    #[error("unknown feature view or feature `{0}`")]
     UnknownFeature(String),
     #[error("no value for this key")]
     NotFound,
+    /// The request is well-formed JSON but asks for something impossible.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("at most {max} entities per request")]
+    TooManyEntities { max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// One page of the listing of stored features.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeaturePage {
-    pub features: Vec<&'static str>,
-    pub entries: Vec<(String, String)>,
-    pub next_cursor: Option<u64>,
+/// What to look up: `view:feature` references (or whole views), entity keys by key name, and
+/// the instant windows end at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineRequest {
+    pub features: Vec<String>,
+    pub entities: BTreeMap<String, Vec<String>>,
+    pub as_of: Option<Timestamp>,
 }
+
+/// One column of an online answer: an entity key or a feature, one cell per entity row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineColumn {
+    pub name: String,
+    pub values: Vec<Value>,
+    pub statuses: Vec<ValueStatus>,
+    pub times_ms: Vec<Option<i64>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineAnswer {
+    pub as_of_ms: i64,
+    pub columns: Vec<OnlineColumn>,
+}
+
+/// The largest page of keys `keys` returns, whatever is asked.
+pub const MAX_PAGE: usize = 1000;
 
 pub struct LookupService {
     store: Arc<dyn OnlineStore>,
-    features: RealtimeFeatures,
+    views: Arc<FeatureViews>,
+    max_entities: usize,
 }
 
-/// The largest page `list` returns, whatever is asked.
-pub const MAX_PAGE: usize = 1000;
-
 impl LookupService {
-    pub fn new(store: Arc<dyn OnlineStore>) -> Self {
+    pub fn new(store: Arc<dyn OnlineStore>, views: Arc<FeatureViews>, max_entities: usize) -> Self {
         Self {
             store,
-            features: RealtimeFeatures,
+            views,
+            max_entities,
         }
     }
 
-    /// The value of `feature` for `key`.
+    pub fn views(&self) -> &FeatureViews {
+        &self.views
+    }
+
+    /// Every feature of `view` for `key` at `as_of` (default: the store's newest event time),
+    /// with `id`: the shape of the original `GET /real-time-fs/get/{feature_name}/{key}`.
     ///
     /// # Errors
-    /// [`LookupError::InvalidName`] for a name or key outside the allowed alphabet,
-    /// [`LookupError::UnknownFeature`], [`LookupError::NotFound`], [`LookupError::Store`].
-    pub async fn get(&self, feature: &str, key: &str) -> Result<FeatureValue, LookupError> {
-        let feature = FeatureName::parse(feature)?;
+    /// [`LookupError::InvalidName`], [`LookupError::UnknownFeature`] for an unknown view,
+    /// [`LookupError::NotFound`] for an unknown entity, [`LookupError::Store`].
+    pub async fn get(
+        &self,
+        view: &str,
+        key: &str,
+        as_of: Option<Timestamp>,
+    ) -> Result<Map<String, Value>, LookupError> {
+        let name = FeatureName::parse(view)?;
         let key = EntityKey::parse(key)?;
-        if !self.features.contains(feature.as_str()) {
-            return Err(LookupError::UnknownFeature(feature.to_string()));
+        let view = self
+            .views
+            .view(name.as_str())
+            .ok_or_else(|| LookupError::UnknownFeature(name.to_string()))?;
+        let as_of_ms = self.as_of(as_of).await?;
+        let reads = [EntityRead {
+            view: view.name.clone(),
+            key: key.clone(),
+            distinct: view.distinct_queries(as_of_ms),
+        }];
+        let state = self.store.read(&reads).await?.pop().unwrap_or_default();
+        if state.fields.is_empty() {
+            return Err(LookupError::NotFound);
         }
-        let fields = self.store.read(&feature, &key).await?;
-        match fields {
-            Some(fields) if !fields.is_empty() => Ok(self.features.typed(feature.as_str(), fields)),
-            _ => Err(LookupError::NotFound),
+        let mut answer = Map::new();
+        answer.insert("id".into(), Value::String(key.to_string()));
+        for (feature, value) in view.features.iter().zip(view.evaluate(&state, as_of_ms)) {
+            answer.insert(feature.name.clone(), value.value);
         }
+        Ok(answer)
     }
 
-    /// The known features and one page of stored `(feature, key)` pairs.
+    /// Many entities × many features in one store round trip (two without `as_of`).
     ///
     /// # Errors
-    /// [`LookupError::Store`] when the store fails.
-    pub async fn list(&self, cursor: u64, limit: usize) -> Result<FeaturePage, LookupError> {
-        let page = self.store.scan(cursor, limit.clamp(1, MAX_PAGE)).await?;
-        Ok(FeaturePage {
-            features: self.features.names().collect(),
-            entries: page.entries,
-            next_cursor: page.next_cursor,
+    /// [`LookupError::UnknownFeature`], [`LookupError::InvalidRequest`] (missing or uneven entity
+    /// columns), [`LookupError::InvalidName`] (a bad key), [`LookupError::TooManyEntities`],
+    /// [`LookupError::Store`].
+    pub async fn online(&self, request: &OnlineRequest) -> Result<OnlineAnswer, LookupError> {
+        let selected = self.select(&request.features)?;
+        let mut key_columns: Vec<(&str, Vec<EntityKey>)> = Vec::new();
+        for (view, _) in &selected {
+            if key_columns.iter().any(|(name, _)| *name == view.key) {
+                continue;
+            }
+            let keys = request.entities.get(&view.key).ok_or_else(|| {
+                LookupError::InvalidRequest(format!(
+                    "entities must include `{}` for view `{}`",
+                    view.key, view.name
+                ))
+            })?;
+            let keys = keys
+                .iter()
+                .map(|k| EntityKey::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            key_columns.push((view.key.as_str(), keys));
+        }
+        let rows = key_columns.first().map_or(0, |(_, keys)| keys.len());
+        if key_columns.iter().any(|(_, keys)| keys.len() != rows) {
+            return Err(LookupError::InvalidRequest(
+                "every entity key list must have the same length".into(),
+            ));
+        }
+        if rows > self.max_entities {
+            return Err(LookupError::TooManyEntities {
+                max: self.max_entities,
+            });
+        }
+        let as_of_ms = self.as_of(request.as_of).await?;
+
+        // One read per (view, row), all in one pipeline; `views` pairs each view with its keys.
+        let mut views: Vec<(&FeatureView, &[EntityKey])> = Vec::new();
+        for (view, _) in &selected {
+            if views.iter().any(|(v, _)| v.name == view.name) {
+                continue;
+            }
+            if let Some((_, keys)) = key_columns.iter().find(|(name, _)| *name == view.key) {
+                views.push((view, keys));
+            }
+        }
+        let mut reads = Vec::with_capacity(views.len() * rows);
+        for (view, keys) in &views {
+            let distinct = view.distinct_queries(as_of_ms);
+            for key in *keys {
+                reads.push(EntityRead {
+                    view: view.name.clone(),
+                    key: key.clone(),
+                    distinct: distinct.clone(),
+                });
+            }
+        }
+        let states = self.store.read(&reads).await?;
+        if states.len() != reads.len() {
+            return Err(StoreError::Failed(format!(
+                "{} states for {} reads",
+                states.len(),
+                reads.len()
+            ))
+            .into());
+        }
+        let evaluated: Vec<Vec<FeatureValue>> = states
+            .iter()
+            .enumerate()
+            .map(|(index, state)| views[index / rows].0.evaluate(state, as_of_ms))
+            .collect();
+
+        let mut columns: Vec<OnlineColumn> = key_columns
+            .iter()
+            .map(|(name, keys)| OnlineColumn {
+                name: (*name).to_owned(),
+                values: keys.iter().map(|k| Value::String(k.to_string())).collect(),
+                statuses: vec![ValueStatus::Present; rows],
+                times_ms: vec![None; rows],
+            })
+            .collect();
+        for (view, feature) in &selected {
+            let view_index = views
+                .iter()
+                .position(|(v, _)| v.name == view.name)
+                .unwrap_or_default();
+            let cells = (0..rows).map(|row| &evaluated[view_index * rows + row][*feature]);
+            let mut column = OnlineColumn {
+                name: format!("{}:{}", view.name, view.features[*feature].name),
+                values: Vec::with_capacity(rows),
+                statuses: Vec::with_capacity(rows),
+                times_ms: Vec::with_capacity(rows),
+            };
+            for cell in cells {
+                column.values.push(cell.value.clone());
+                column.statuses.push(cell.status);
+                column.times_ms.push(cell.time_ms);
+            }
+            columns.push(column);
+        }
+        Ok(OnlineAnswer { as_of_ms, columns })
+    }
+
+    /// Each view with how many entities it holds.
+    ///
+    /// # Errors
+    /// [`LookupError::Store`].
+    pub async fn catalogue(&self) -> Result<Vec<(&FeatureView, u64)>, LookupError> {
+        let names: Vec<String> = self.views.views().iter().map(|v| v.name.clone()).collect();
+        let counts = self.store.entity_counts(&names).await?;
+        Ok(self.views.views().iter().zip(counts).collect())
+    }
+
+    /// One page of the keys of `view`'s entities.
+    ///
+    /// # Errors
+    /// [`LookupError::InvalidName`], [`LookupError::UnknownFeature`], [`LookupError::Store`].
+    pub async fn keys(
+        &self,
+        view: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<StoredKeyPage, LookupError> {
+        let name = FeatureName::parse(view)?;
+        if self.views.view(name.as_str()).is_none() {
+            return Err(LookupError::UnknownFeature(name.to_string()));
+        }
+        Ok(self
+            .store
+            .scan(&name, cursor, limit.clamp(1, MAX_PAGE))
+            .await?)
+    }
+
+    async fn as_of(&self, as_of: Option<Timestamp>) -> Result<i64, LookupError> {
+        Ok(match as_of {
+            Some(t) => t.millis(),
+            None => self.store.clock().await?.unwrap_or(0),
         })
+    }
+
+    /// Resolves `view:feature` references and whole-view names to (view, feature index).
+    fn select(&self, references: &[String]) -> Result<Vec<(&FeatureView, usize)>, LookupError> {
+        let mut selected = Vec::new();
+        for reference in references {
+            let unknown = || LookupError::UnknownFeature(reference.chars().take(130).collect());
+            match reference.split_once(':') {
+                Some((view, feature)) => {
+                    let view = self.views.view(view).ok_or_else(unknown)?;
+                    selected.push((view, view.feature(feature).ok_or_else(unknown)?));
+                }
+                None => {
+                    let view = self.views.view(reference).ok_or_else(unknown)?;
+                    selected.extend((0..view.features.len()).map(|i| (view, i)));
+                }
+            }
+        }
+        if selected.is_empty() {
+            return Err(LookupError::InvalidRequest(
+                "name at least one feature".into(),
+            ));
+        }
+        Ok(selected)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use larder_domain::{EntityState, Tier};
     use serde_json::json;
 
     use super::*;
-    use crate::{MockOnlineStore, StoredFeaturePage};
+    use crate::MockOnlineStore;
+
+    const T: &str = "2019-01-20T00:00:00.000Z";
+
+    fn t() -> Timestamp {
+        Timestamp::parse_rfc3339(T).unwrap()
+    }
+
+    fn service(store: MockOnlineStore, max_entities: usize) -> LookupService {
+        LookupService::new(Arc::new(store), Arc::new(crate::test_views()), max_entities)
+    }
+
+    /// A restaurant with avg_ticket 60.5 and one order a minute before `T`.
+    fn stored_restaurant() -> EntityState {
+        let view = crate::test_views();
+        let measure = &view.view("restaurant").unwrap().measures[0].id;
+        let bucket = Tier::Minute.bucket(t().millis() - 60_000);
+        let fields = [
+            ("id".to_owned(), "r1".to_owned()),
+            ("_t".into(), (t().millis() - 60_000).to_string()),
+            ("avg_ticket".into(), "60.5".into()),
+            ("_t:avg_ticket".into(), "1485175950910".into()),
+            (format!("m{bucket}.{measure}"), "1".into()),
+            ("_mxm".into(), bucket.to_string()),
+        ];
+        EntityState {
+            fields: fields.into_iter().collect::<HashMap<_, _>>(),
+            distinct: vec![1],
+        }
+    }
 
     #[tokio::test]
-    async fn a_stored_restaurant_is_served_with_typed_values() {
+    async fn get_serves_every_feature_typed_at_the_store_clock() {
         let mut store = MockOnlineStore::new();
-        store.expect_read().returning(|feature, key| {
-            assert_eq!((feature.as_str(), key.as_str()), ("restaurant", "r1"));
-            Ok(Some(vec![
-                ("id".into(), "r1".into()),
-                ("avg_ticket".into(), "60.5".into()),
-            ]))
+        store
+            .expect_clock()
+            .times(1)
+            .returning(|| Ok(Some(t().millis())));
+        store.expect_read().times(1).returning(|reads| {
+            assert_eq!(
+                (reads[0].view.as_str(), reads[0].key.as_str()),
+                ("restaurant", "r1")
+            );
+            assert_eq!(reads[0].distinct.len(), 1);
+            assert_eq!(reads[0].distinct[0].hi_ms, t().millis());
+            Ok(vec![stored_restaurant()])
         });
-        let value = LookupService::new(Arc::new(store))
-            .get("restaurant", "r1")
+        let value = service(store, 10)
+            .get("restaurant", "r1", None)
             .await
             .unwrap();
         assert_eq!(
             Value::Object(value),
-            json!({"id": "r1", "avg_ticket": 60.5})
+            json!({"id": "r1", "avg_ticket": 60.5, "orders_24h": 1, "customers_30d": 1})
         );
     }
 
@@ -110,52 +347,107 @@ mod tests {
     async fn names_that_could_reach_other_keys_never_reach_the_store() {
         let mut store = MockOnlineStore::new();
         store.expect_read().never();
-        let service = LookupService::new(Arc::new(store));
-        for (feature, key) in [
+        store.expect_clock().never();
+        let service = service(store, 10);
+        for (view, key) in [
             ("restaurant", "*"),
             ("restaurant", "a:b"),
             ("Raw_order:", "x"),
         ] {
-            let error = service.get(feature, key).await.unwrap_err();
-            assert!(
-                matches!(error, LookupError::InvalidName(_)),
-                "{feature}/{key}"
-            );
+            let error = service.get(view, key, None).await.unwrap_err();
+            assert!(matches!(error, LookupError::InvalidName(_)), "{view}/{key}");
         }
-        for feature in ["raw_order", "orders"] {
-            let error = service.get(feature, "x").await.unwrap_err();
-            assert!(matches!(error, LookupError::UnknownFeature(_)), "{feature}");
+        for view in ["raw_order", "orders"] {
+            let error = service.get(view, "x", None).await.unwrap_err();
+            assert!(matches!(error, LookupError::UnknownFeature(_)), "{view}");
         }
     }
 
     #[tokio::test]
-    async fn an_absent_key_is_not_found() {
+    async fn an_unknown_entity_is_not_found() {
         let mut store = MockOnlineStore::new();
-        store.expect_read().returning(|_, _| Ok(None));
-        let error = LookupService::new(Arc::new(store))
-            .get("restaurant", "nope")
+        store.expect_clock().returning(|| Ok(None));
+        store
+            .expect_read()
+            .returning(|_| Ok(vec![EntityState::default()]));
+        let error = service(store, 10)
+            .get("restaurant", "nope", None)
             .await
             .unwrap_err();
         assert!(matches!(error, LookupError::NotFound));
     }
 
+    fn request(features: &[&str], keys: &[&str]) -> OnlineRequest {
+        OnlineRequest {
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            entities: [(
+                "merchant_id".to_owned(),
+                keys.iter().map(|k| (*k).to_owned()).collect(),
+            )]
+            .into(),
+            as_of: Some(t()),
+        }
+    }
+
     #[tokio::test]
-    async fn listing_asks_for_a_bounded_page() {
+    async fn online_reads_all_entities_in_one_call_and_answers_by_column() {
         let mut store = MockOnlineStore::new();
-        store.expect_scan().returning(|cursor, limit| {
-            assert_eq!((cursor, limit), (7, MAX_PAGE));
-            Ok(StoredFeaturePage {
-                entries: vec![("restaurant".into(), "r1".into())],
-                next_cursor: Some(9),
-            })
+        store.expect_clock().never();
+        store.expect_read().times(1).returning(|reads| {
+            assert_eq!(reads.len(), 2);
+            Ok(vec![stored_restaurant(), EntityState::default()])
         });
-        let page = LookupService::new(Arc::new(store))
-            .list(7, 1_000_000)
+        let answer = service(store, 10)
+            .online(&request(
+                &["restaurant:orders_24h", "restaurant:avg_ticket"],
+                &["r1", "r2"],
+            ))
             .await
             .unwrap();
+        let names: Vec<&str> = answer.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
-            (page.features, page.next_cursor),
-            (vec!["restaurant"], Some(9))
+            names,
+            [
+                "merchant_id",
+                "restaurant:orders_24h",
+                "restaurant:avg_ticket"
+            ]
         );
+        assert_eq!(answer.columns[1].values, vec![json!(1), Value::Null]);
+        assert_eq!(
+            answer.columns[1].statuses,
+            vec![ValueStatus::Present, ValueStatus::NotFound]
+        );
+        assert_eq!(answer.columns[2].values, vec![json!(60.5), Value::Null]);
+        assert_eq!(answer.columns[2].times_ms[0], Some(1_485_175_950_910));
+    }
+
+    #[tokio::test]
+    async fn online_refuses_impossible_requests_before_reading() {
+        let mut store = MockOnlineStore::new();
+        store.expect_read().never();
+        store.expect_clock().never();
+        let service = service(store, 2);
+        let unknown = service
+            .online(&request(&["restaurant:nope"], &["r1"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(unknown, LookupError::UnknownFeature(_)));
+        let too_many = service
+            .online(&request(&["restaurant"], &["a", "b", "c"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(too_many, LookupError::TooManyEntities { max: 2 }));
+        let bad_key = service
+            .online(&request(&["restaurant"], &["a*"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(bad_key, LookupError::InvalidName(_)));
+        let mut missing = request(&["restaurant"], &["a"]);
+        missing.entities = [("customer_id".to_owned(), vec!["a".to_owned()])].into();
+        let missing = service.online(&missing).await.unwrap_err();
+        assert!(matches!(missing, LookupError::InvalidRequest(_)));
+        let none = service.online(&request(&[], &["a"])).await.unwrap_err();
+        assert!(matches!(none, LookupError::InvalidRequest(_)));
     }
 }

@@ -1,7 +1,7 @@
 //! The ports: what the use cases need from the outside, split by capability.
 
 use async_trait::async_trait;
-use larder_domain::{EntityKey, FeatureName, Source};
+use larder_domain::{DistinctQuery, EntityKey, EntityState, EntityUpdate, FeatureName, Source};
 
 /// A failure of a store, already translated from the technology's own error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,16 +25,10 @@ pub struct EventWrite {
     pub payload: String,
     /// The record as the fields of the `raw_{source}:{id}` hash.
     pub raw_fields: Vec<(String, String)>,
-    /// Real-time feature hashes to set from this event.
-    pub features: Vec<FeatureWrite>,
-}
-
-/// Fields to set on one real-time feature hash `rtf_{feature}:{key}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeatureWrite {
-    pub feature: &'static str,
-    pub key: String,
-    pub fields: Vec<(&'static str, String)>,
+    /// Event time, ms since the epoch; advances the store's clock.
+    pub event_time_ms: i64,
+    /// Feature-view state changes, entity by entity.
+    pub updates: Vec<EntityUpdate>,
 }
 
 /// What the store did with one write.
@@ -65,34 +59,55 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<WriteOutcome>, StoreError>;
 }
 
-/// One page of `(feature, key)` pairs present in the online store.
+/// One entity to read: its view, key, and the distinct counts its features need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRead {
+    pub view: String,
+    pub key: EntityKey,
+    pub distinct: Vec<DistinctQuery>,
+}
+
+/// One page of the keys of a view's entities.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StoredFeaturePage {
-    pub entries: Vec<(String, String)>,
+pub struct StoredKeyPage {
+    pub keys: Vec<String>,
     /// Where the next page starts; `None` at the end.
     pub next_cursor: Option<u64>,
 }
 
-/// The read side of real-time features.
+/// The read side of feature views.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OnlineStore: Send + Sync {
-    /// The stored fields of `rtf_{feature}:{key}`, or `None` when it does not exist.
+    /// The newest event time the store has seen (ms), `None` before the first event.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn read(
-        &self,
-        feature: &FeatureName,
-        key: &EntityKey,
-    ) -> Result<Option<Vec<(String, String)>>, StoreError>;
+    async fn clock(&self) -> Result<Option<i64>, StoreError>;
 
-    /// One page of stored feature hashes, walking the store without blocking it (no `KEYS`):
-    /// at most about `limit` entries, starting at `cursor` (0 for the first page).
+    /// The state of each entity, in order, in one round trip; an unknown entity has empty fields.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn scan(&self, cursor: u64, limit: usize) -> Result<StoredFeaturePage, StoreError>;
+    async fn read(&self, reads: &[EntityRead]) -> Result<Vec<EntityState>, StoreError>;
+
+    /// How many entities each view holds, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn entity_counts(&self, views: &[String]) -> Result<Vec<u64>, StoreError>;
+
+    /// One page of the keys of `view`'s entities, walking the store without blocking it (no
+    /// `KEYS`): about `limit` keys examined, starting at `cursor` (0 for the first page).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn scan(
+        &self,
+        view: &FeatureName,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<StoredKeyPage, StoreError>;
 }
 
 /// Whether a backing service answers, for the readiness probe.

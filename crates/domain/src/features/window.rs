@@ -151,7 +151,7 @@ impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.millis {
             None => f.write_str("lifetime"),
-            Some(ms) if ms % DAY_MS == 0 => write!(f, "{}d", ms / DAY_MS),
+            Some(ms) if ms > DAY_MS && ms % DAY_MS == 0 => write!(f, "{}d", ms / DAY_MS),
             Some(ms) if ms % HOUR_MS == 0 => write!(f, "{}h", ms / HOUR_MS),
             Some(ms) => write!(f, "{}m", ms / MINUTE_MS),
         }
@@ -177,7 +177,9 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(window("1440m").to_string(), "1d");
+        assert_eq!(window("1440m").to_string(), "24h");
+        assert_eq!(window("1d").to_string(), "24h");
+        assert_eq!(window("168h").to_string(), "7d");
         for bad in ["", "0h", "-1h", "1w", "h", "1.5h", "1441m", "400d", "24"] {
             assert!(bad.parse::<Window>().is_err(), "{bad:?} accepted");
         }

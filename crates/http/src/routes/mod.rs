@@ -2,9 +2,11 @@
 
 pub(crate) mod feature_get;
 pub(crate) mod feature_list;
+pub(crate) mod features_online;
 pub(crate) mod health;
 pub(crate) mod ingest_batch;
 pub(crate) mod ingest_one;
+mod query;
 
 use actix_web::web;
 
@@ -25,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/real-time-fs/list",
         web::get().to(feature_list::list_features),
+    )
+    .route(
+        "/v1/features/online",
+        web::post().to(features_online::online_features),
     )
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready));

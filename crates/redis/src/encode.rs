@@ -1,0 +1,79 @@
+//! Encodes the domain's entity updates as the operation lists `ingest.lua` interprets.
+
+use larder_domain::{Combine, EntityUpdate, StateOp, Target};
+use serde_json::{Value, json};
+
+fn combine(how: Combine) -> &'static str {
+    match how {
+        Combine::Add => "add",
+        Combine::Min => "min",
+        Combine::Max => "max",
+    }
+}
+
+fn op(op: &StateOp) -> Value {
+    match op {
+        StateOp::Touch { time_ms } => json!(["touch", time_ms]),
+        StateOp::Last {
+            feature,
+            value,
+            time_ms,
+        } => json!(["last", feature, value, time_ms]),
+        StateOp::Bucket {
+            tier,
+            index,
+            measure,
+            combine: how,
+            value,
+            retention,
+            prune_every,
+        } => {
+            json!([
+                "bucket",
+                tier.tag(),
+                index,
+                measure,
+                combine(*how),
+                value,
+                retention,
+                prune_every
+            ])
+        }
+        StateOp::Lifetime {
+            measure,
+            combine: how,
+            value,
+        } => json!(["lifetime", measure, combine(*how), value]),
+        StateOp::Distinct {
+            measure,
+            member,
+            time_ms,
+            retention_ms,
+        } => {
+            json!(["distinct", measure, member, time_ms, retention_ms])
+        }
+        StateOp::Frequency { measure, value } => json!(["frequency", measure, value]),
+        StateOp::Drain { view, key } => json!(["drain", view, key]),
+    }
+}
+
+/// The five script arguments of one group: view, via view, via feature, key, operations.
+pub(crate) fn group_args(update: &EntityUpdate) -> [String; 5] {
+    let ops = Value::Array(update.ops.iter().map(op).collect()).to_string();
+    match &update.target {
+        Target::Key(key) => [
+            update.view.clone(),
+            String::new(),
+            String::new(),
+            key.clone(),
+            ops,
+        ],
+        Target::Via { view, key, feature } => [
+            update.view.clone(),
+            view.clone(),
+            feature.clone(),
+            key.clone(),
+            ops,
+        ],
+    }
+}
