@@ -120,20 +120,23 @@ impl FeatureView {
                     count,
                     window,
                 } => {
-                    let id = &self.measures[*measure].id;
-                    let total = |id: &str| match window.bucket_range(as_of_ms) {
+                    // A window reaching behind the retention line has lost buckets: no value
+                    // rather than a wrong one.
+                    let range = window.bucket_range(as_of_ms);
+                    if let Some((tier, lo, _)) = range
+                        && parsed
+                            .newest_bucket(tier)
+                            .is_some_and(|n| lo < n - self.retention(tier))
+                    {
+                        values.push(FeatureValue::missing());
+                        continue;
+                    }
+                    let kind = self.measures[*measure].kind;
+                    let total = |id: &str| match range {
                         None => parsed.lifetime(id),
-                        Some((tier, lo, hi)) => {
-                            let line = parsed.newest_bucket(tier).map(|n| n - self.retention(tier));
-                            parsed.window(
-                                tier,
-                                id,
-                                lo.max(line.unwrap_or(lo)),
-                                hi,
-                                self.measures[*measure].kind,
-                            )
-                        }
+                        Some((tier, lo, hi)) => parsed.window(tier, id, lo, hi, kind),
                     };
+                    let id = &self.measures[*measure].id;
                     match op {
                         Aggregate::Count => aggregate(Value::from(total(id).unwrap_or(0))),
                         Aggregate::Sum => {
@@ -153,8 +156,15 @@ impl FeatureView {
                         }
                     }
                 }
-                FeatureKind::CountDistinct { .. } => {
-                    aggregate(Value::from(distinct.next().copied().unwrap_or(0)))
+                FeatureKind::CountDistinct { window, .. } => {
+                    let count = distinct.next().copied().unwrap_or(0);
+                    let line = newest.map(|n| n - self.distinct_retention_ms);
+                    match window.time_range(as_of_ms) {
+                        Some((lo, _)) if line.is_some_and(|line| lo < line) => {
+                            FeatureValue::missing()
+                        }
+                        _ => aggregate(Value::from(count)),
+                    }
                 }
                 FeatureKind::MostFrequent { measure } => {
                     match parsed.most_frequent(&self.measures[*measure].id) {

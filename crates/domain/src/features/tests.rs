@@ -371,13 +371,16 @@ fn a_late_event_inside_the_window_counts_and_one_behind_retention_does_not() {
         (v["orders_24h"].clone(), v["orders_7d"].clone()),
         (json!(2), json!(3))
     );
-    // At an as_of inside the pruned span the minute tier no longer holds o3 (documented).
+    // At an as_of whose window reaches behind the minute tier's retention there is no value.
     let then = memory.values(&views, "restaurant", "r1", "2019-01-17T13:00:00.000Z");
-    assert_eq!(then["orders_24h"], json!(0));
+    assert_eq!(
+        (then["orders_24h"].clone(), then["orders_7d"].clone()),
+        (Value::Null, json!(1))
+    );
 }
 
 #[test]
-fn buckets_behind_the_retention_line_are_ignored() {
+fn windows_reaching_behind_the_retention_line_have_no_value() {
     let mut events = Vec::new();
     for day in 1..=31 {
         events.push(order(
@@ -395,8 +398,9 @@ fn buckets_behind_the_retention_line_are_ignored() {
         before.values(&views, "restaurant", "r1", dec31)["orders_30d"],
         json!(30)
     );
-    // One order 31 days later moves the entity's retention line (30d + 1d of hour buckets) past
-    // every December bucket: the December windows are gone, by event time, not by wall clock.
+    // One order 31 days later moves the entity's retention line (30d + 7d of hour buckets) past
+    // every December bucket: December windows lost buckets (by event time, not wall clock), so
+    // they have no value rather than a wrong one.
     events.push(order(
         "late",
         "r1",
@@ -408,20 +412,19 @@ fn buckets_behind_the_retention_line_are_ignored() {
     let (views, after) = run(&events);
     assert_eq!(
         views.view("restaurant").unwrap().retention(Tier::Hour),
-        30 * 24 + 24
+        30 * 24 + 7 * 24
     );
     assert_eq!(
         after.values(&views, "restaurant", "r1", "2019-01-31T10:00:00.000Z")["orders_30d"],
         json!(1)
     );
-    assert_eq!(
-        after.values(&views, "restaurant", "r1", dec31)["orders_30d"],
-        json!(0)
-    );
-    assert_eq!(
-        after.values(&views, "restaurant", "r1", dec31)["orders_24h"],
-        json!(0)
-    );
+    let december = after.values(&views, "restaurant", "r1", dec31);
+    assert_eq!(december["orders_30d"], Value::Null);
+    assert_eq!(december["orders_24h"], Value::Null);
+    assert_eq!(december["customers_30d"], Value::Null);
+    // A window starting exactly at the retention line (37 days before the newest event) is whole.
+    let edge = after.values(&views, "restaurant", "r1", "2019-01-24T10:00:00.000Z");
+    assert_eq!(edge["orders_30d"], json!(6));
 }
 
 #[test]

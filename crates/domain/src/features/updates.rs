@@ -222,7 +222,7 @@ impl FeatureViews {
                     combine,
                     value,
                     retention: view.retention(tier),
-                    prune_every: tier.slack(),
+                    prune_every: tier.prune_every(),
                 });
             }
             if measure.lifetime {

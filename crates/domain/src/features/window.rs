@@ -43,8 +43,18 @@ impl Tier {
         Tier::ALL.into_iter().find(|t| t.tag() == tag)
     }
 
-    /// Buckets kept beyond the longest window, so pruning happens in batches, never at an edge.
+    /// Buckets kept beyond the longest window of the tier: how far before an entity's newest
+    /// event a window of maximal length can still end (`as_of`) and be evaluated whole.
     pub fn slack(self) -> i64 {
+        match self {
+            Tier::Minute => 24 * 60,
+            Tier::Hour => 7 * 24,
+        }
+    }
+
+    /// How often (in buckets of newest-event progress) old buckets are deleted: pruning walks
+    /// the entity's fields, so it runs in batches, not on every event.
+    pub fn prune_every(self) -> i64 {
         match self {
             Tier::Minute => 60,
             Tier::Hour => 24,
