@@ -10,8 +10,9 @@
 --
 -- Entity state (field names shared with larder-domain's `features::field`):
 --   rtf_{view}:{key}            hash: id, _t (newest event ms), {feature} + _t:{feature} for
---                               `last`, {m|h}{bucket}.{measure} buckets, _mx{m|h} newest bucket,
---                               l.{measure} lifetime, c.{measure}:{value} frequencies
+--                               `last`, _mx{m|h} newest bucket per tier, l.{measure} lifetime,
+--                               c.{measure}:{value} frequencies
+--   {rtf_{view}:{key}}:m|h      hash per tier: {bucket}.{measure} -> value (minute, hour)
 --   {rtf_{view}:{key}}:d:{m}    sorted set: distinct member -> newest event ms
 --   {rtf_{view}:{key}}:pending:{view}  list: operations waiting for this entity's key
 -- All keys of an entity share its hash slot; an operation group touches one entity.
@@ -37,18 +38,18 @@ local function combine(h, field, how, value)
   end
 end
 
--- Deletes the buckets of one tier at or behind `line`. Reads ignore them anyway; this only
+-- Deletes the buckets of a tier hash at or behind `line`. Reads ignore them anyway; this only
 -- bounds memory, so it runs once every `prune_every` buckets, not on every event.
-local function prune(h, tag, line)
+local function prune(buckets, line)
   local dead = {}
-  for _, f in ipairs(redis.call('HKEYS', h)) do
-    local t, i = string.match(f, '^(%a)(%-?%d+)%.')
-    if t == tag and tonumber(i) <= line then
+  for _, f in ipairs(redis.call('HKEYS', buckets)) do
+    local i = string.match(f, '^(%-?%d+)%.')
+    if tonumber(i) <= line then
       dead[#dead + 1] = f
     end
   end
   for i = 1, #dead, 1000 do
-    redis.call('HDEL', h, unpack(dead, i, math.min(i + 999, #dead)))
+    redis.call('HDEL', buckets, unpack(dead, i, math.min(i + 999, #dead)))
   end
 end
 
@@ -76,11 +77,12 @@ apply = function(view, key, ops)
       local newest = tonumber(redis.call('HGET', h, newest_field))
       local index = op[3]
       if not newest or index > newest - op[7] then
-        combine(h, op[2] .. index .. '.' .. op[4], op[5], op[6])
+        local buckets = tagged(view, key, op[2])
+        combine(buckets, index .. '.' .. op[4], op[5], op[6])
         if not newest or index > newest then
           redis.call('HSET', h, newest_field, index)
           if newest and math.floor(index / op[8]) > math.floor(newest / op[8]) then
-            prune(h, op[2], index - op[7])
+            prune(buckets, index - op[7])
           end
         end
       end

@@ -1,4 +1,4 @@
-use larder_domain::Source;
+use larder_domain::{Source, Tier};
 
 /// The names of larder's Redis keys, all under one prefix.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +40,11 @@ impl KeySpace {
     /// `{rtf_{view}:{key}}:d:{measure}`: a distinct-count set, in the entity's hash slot.
     pub fn distinct(&self, view: &str, key: &str, measure: &str) -> String {
         format!("{}{{rtf_{view}:{key}}}:d:{measure}", self.prefix)
+    }
+
+    /// `{rtf_{view}:{key}}:{tag}`: an entity's buckets of one tier, in the entity's hash slot.
+    pub fn buckets(&self, view: &str, key: &str, tier: Tier) -> String {
+        format!("{}{{rtf_{view}:{key}}}:{}", self.prefix, tier.tag())
     }
 
     /// The newest event time seen, ms: the default `as_of`.

@@ -5,7 +5,7 @@ use deadpool_redis::{
     Pool,
     redis::{self, FromRedisValue},
 };
-use larder_domain::{EntityState, FeatureName};
+use larder_domain::{EntityState, FeatureName, Tier};
 use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
 use crate::{
@@ -68,6 +68,10 @@ impl OnlineStore for RedisOnlineStore {
         for read in reads {
             let key = read.key.as_str();
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
+            for tier in Tier::ALL {
+                pipe.cmd("HGETALL")
+                    .arg(self.keys.buckets(&read.view, key, tier));
+            }
             for query in &read.distinct {
                 pipe.cmd("ZCOUNT")
                     .arg(self.keys.distinct(&read.view, key, &query.measure))
@@ -81,11 +85,23 @@ impl OnlineStore for RedisOnlineStore {
         for read in reads {
             let missing = || StoreError::Failed("pipeline answered too few replies".into());
             let fields: HashMap<String, String> = parse(replies.next().ok_or_else(missing)?)?;
+            let mut buckets = HashMap::new();
+            for tier in Tier::ALL {
+                let tier_fields: HashMap<String, String> =
+                    parse(replies.next().ok_or_else(missing)?)?;
+                if !tier_fields.is_empty() {
+                    buckets.insert(tier, tier_fields);
+                }
+            }
             let mut distinct = Vec::with_capacity(read.distinct.len());
             for _ in &read.distinct {
                 distinct.push(parse(replies.next().ok_or_else(missing)?)?);
             }
-            states.push(EntityState { fields, distinct });
+            states.push(EntityState {
+                fields,
+                buckets,
+                distinct,
+            });
         }
         Ok(states)
     }

@@ -1,4 +1,10 @@
-//! Object-store adapters of larder (the Parquet lake): S3 via aws-sdk-s3 and a local directory.
+//! Object-store adapters of larder: S3 (any S3-compatible server) via aws-sdk-s3.
 //!
-//! Empty until the lake issue: ingestion, the first milestone, writes only to Redis. The crate
-//! exists now so the workspace has its final shape and dependencies already point the right way.
+//! Key decision: one client constructor for every S3 use, configured from larder's settings with
+//! the usual AWS variables as fallback, path-style addressing and checksums only when required,
+//! so the same code talks to AWS S3, MinIO, s3s-fs and moto.
+
+mod s3;
+
+pub use aws_sdk_s3::Client as S3Client;
+pub use s3::{S3Error, S3Location, S3Settings, list_objects, open_object, put_object, s3_client};

@@ -308,11 +308,12 @@ mod tests {
             ("_t".into(), (t().millis() - 60_000).to_string()),
             ("avg_ticket".into(), "60.5".into()),
             ("_t:avg_ticket".into(), "1485175950910".into()),
-            (format!("m{bucket}.{measure}"), "1".into()),
             ("_mxm".into(), bucket.to_string()),
         ];
+        let minute = [(format!("{bucket}.{measure}"), "1".to_owned())];
         EntityState {
             fields: fields.into_iter().collect::<HashMap<_, _>>(),
+            buckets: [(Tier::Minute, minute.into_iter().collect())].into(),
             distinct: vec![1],
         }
     }

@@ -14,6 +14,8 @@ use super::definition::{Aggregate, FIXED_POINT, FeatureKind, FeatureView, Measur
 pub struct EntityState {
     /// The entity's hash; empty when the entity is unknown.
     pub fields: HashMap<String, String>,
+    /// Per tier, the entity's bucket hash (`{index}.{measure}` → value).
+    pub buckets: HashMap<Tier, HashMap<String, String>>,
     /// Answers to `FeatureView::distinct_queries`, in order.
     pub distinct: Vec<u64>,
 }
@@ -64,9 +66,9 @@ pub mod field {
     pub fn newest_bucket(tag: &str) -> String {
         format!("_mx{tag}")
     }
-    /// A bucket: `{tag}{index}.{measure}`.
-    pub fn bucket(tag: &str, index: i64, measure: &str) -> String {
-        format!("{tag}{index}.{measure}")
+    /// A bucket, in its tier's hash: `{index}.{measure}`.
+    pub fn bucket(index: i64, measure: &str) -> String {
+        format!("{index}.{measure}")
     }
     pub fn lifetime(measure: &str) -> String {
         format!("l.{measure}")
@@ -98,7 +100,7 @@ impl FeatureView {
 
     /// Every feature of the view at `as_of`, in declaration order.
     pub fn evaluate(&self, state: &EntityState, as_of_ms: i64) -> Vec<FeatureValue> {
-        let parsed = Parsed::new(&state.fields);
+        let parsed = Parsed::new(state);
         let exists = !state.fields.is_empty();
         let newest = parse_i64(state.fields.get(field::NEWEST));
         let mut distinct = state.distinct.iter();
@@ -262,24 +264,26 @@ struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
-    fn new(fields: &'a HashMap<String, String>) -> Self {
+    fn new(state: &'a EntityState) -> Self {
         let mut buckets: HashMap<(Tier, &str), Vec<(i64, i64)>> = HashMap::new();
-        for (name, value) in fields {
-            let Some((head, measure)) = name.split_once('.') else {
-                continue;
-            };
-            let (tag, index) = head.split_at(head.len().min(1));
-            let (Some(tier), Ok(index), Ok(value)) =
-                (Tier::from_tag(tag), index.parse(), value.parse())
-            else {
-                continue;
-            };
-            buckets
-                .entry((tier, measure))
-                .or_default()
-                .push((index, value));
+        for (tier, fields) in &state.buckets {
+            for (name, value) in fields {
+                let Some((index, measure)) = name.split_once('.') else {
+                    continue;
+                };
+                let (Ok(index), Ok(value)) = (index.parse(), value.parse()) else {
+                    continue;
+                };
+                buckets
+                    .entry((*tier, measure))
+                    .or_default()
+                    .push((index, value));
+            }
         }
-        Self { fields, buckets }
+        Self {
+            fields: &state.fields,
+            buckets,
+        }
     }
 
     fn newest_bucket(&self, tier: Tier) -> Option<i64> {

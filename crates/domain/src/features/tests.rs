@@ -23,6 +23,7 @@ fn ms(text: &str) -> i64 {
 #[derive(Default)]
 struct Memory {
     hashes: HashMap<(String, String), HashMap<String, String>>,
+    buckets: HashMap<(String, String, Tier), HashMap<String, String>>,
     sets: HashMap<(String, String, String), HashMap<String, i64>>,
     parked: HashMap<(String, String, String), Vec<Vec<StateOp>>>,
 }
@@ -85,12 +86,11 @@ impl Memory {
                 } => {
                     let newest = get(h, &field::newest_bucket(tier.tag()));
                     if newest.is_none_or(|n| *index > n - retention) {
-                        combine_into(
-                            h,
-                            field::bucket(tier.tag(), *index, measure),
-                            *combine,
-                            *value,
-                        );
+                        let buckets = self
+                            .buckets
+                            .entry((view.to_owned(), key.to_owned(), *tier))
+                            .or_default();
+                        combine_into(buckets, field::bucket(*index, measure), *combine, *value);
                         if newest.is_none_or(|n| *index > n) {
                             h.insert(field::newest_bucket(tier.tag()), index.to_string());
                         }
@@ -152,6 +152,15 @@ impl Memory {
                 .get(&(view.name.clone(), key.to_owned()))
                 .cloned()
                 .unwrap_or_default(),
+            buckets: Tier::ALL
+                .into_iter()
+                .filter_map(|tier| {
+                    let fields = self
+                        .buckets
+                        .get(&(view.name.clone(), key.to_owned(), tier))?;
+                    Some((tier, fields.clone()))
+                })
+                .collect(),
             distinct: view
                 .distinct_queries(as_of)
                 .iter()

@@ -56,8 +56,8 @@ impl Tier {
     /// the entity's fields, so it runs in batches, not on every event.
     pub fn prune_every(self) -> i64 {
         match self {
-            Tier::Minute => 60,
-            Tier::Hour => 24,
+            Tier::Minute => 240,
+            Tier::Hour => 48,
         }
     }
 
