@@ -1,5 +1,6 @@
 # larder: `make run` serves the API on 127.0.0.1:8000; `make test` runs every test.
-# Both start Redis first if it is not running (installing Debian's redis-server if needed).
+# Both start Redis (Debian's redis-server) and an S3-compatible server (moto) if they are not
+# running, installing them if needed.
 
 CARGO ?= cargo
 
@@ -7,6 +8,7 @@ CARGO ?= cargo
 
 services:
 	@bash deploy/local/ensure-redis.sh
+	@bash deploy/local/ensure-s3.sh
 
 run: services
 	$(CARGO) run --bin larder-api

@@ -268,3 +268,22 @@ pub fn consumer_event(customer_id: &str) -> Value {
         "customer_phone_number": "990005469"
     })
 }
+
+/// The S3-compatible server of the tests (`deploy/local/ensure-s3.sh` starts moto there).
+pub fn test_s3_settings() -> larder_s3::S3Settings {
+    larder_s3::S3Settings {
+        endpoint: std::env::var("LARDER_TEST_S3_ENDPOINT")
+            .unwrap_or_else(|_| "http://127.0.0.1:9010".into()),
+        region: "us-east-1".into(),
+        path_style: true,
+        access_key_id: "test".into(),
+        secret_access_key: Some(secrecy::SecretString::from("test")),
+    }
+}
+
+/// A fresh, empty directory under the system's temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", unique_prefix().replace(':', "-")));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}

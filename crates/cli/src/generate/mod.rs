@@ -88,8 +88,9 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<GenerateSummary> {
         "",
         times.len().div_ceil(CHUNK),
         |chunk, out| {
-            for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(times.len()) {
-                order_line(&scale, i as u64, times[i], out);
+            let first = chunk * CHUNK;
+            for (i, at) in times.iter().enumerate().skip(first).take(CHUNK) {
+                order_line(&scale, i as u64, *at, out);
             }
         },
     )?;

@@ -100,7 +100,8 @@ impl Scale {
     fn consumer_name(&self, index: u64) -> &'static str {
         let mut rng = Rng::for_item(self.seed, CONSUMER_SALT, index);
         rng.hex_id();
-        *rng.pick(NAMES)
+        let name: &&'static str = rng.pick(NAMES);
+        name
     }
 }
 

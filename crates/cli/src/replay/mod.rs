@@ -15,7 +15,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -62,7 +62,6 @@ struct Shared {
     bytes_read: Vec<Arc<AtomicU64>>,
     report: Mutex<Report>,
     progress: Mutex<Progress>,
-    stop: AtomicBool,
 }
 
 /// Dimensions before the facts that refer to them.
@@ -96,7 +95,6 @@ pub async fn run(options: ReplayOptions, paths: &[String]) -> anyhow::Result<Rep
         bytes_read: inputs.iter().map(|_| Arc::new(AtomicU64::new(0))).collect(),
         report: Mutex::new(Report::default()),
         progress: Mutex::new(progress),
-        stop: AtomicBool::new(false),
         inputs,
     });
 
@@ -222,12 +220,8 @@ fn read(
         if options.by_event_time {
             streams.push((index, skip, open()?));
         } else {
-            let mut stream = open()?;
             let mut buffer = Buffer::new(index, input.source, skip, options.batch_size);
-            while let Some(line) = stream.next() {
-                if shared.stop.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
+            for line in open()? {
                 buffer.push(
                     line.with_context(|| format!("reading {}", input.name))?,
                     shared,
@@ -274,9 +268,6 @@ fn read(
             .with_context(|| format!("reading {}", shared.inputs[*index].name))?;
         heads[slot] = None;
         buffers[slot].push(line, shared, batches)?;
-        if shared.stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
     }
     // A stream that failed to read surfaces its error here.
     for (index, _, stream) in &mut streams {
