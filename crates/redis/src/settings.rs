@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{Manager, Pool, Runtime, Timeouts, redis::AsyncConnectionConfig};
 use serde::Deserialize;
 
 /// The `[redis]` settings.
@@ -64,18 +64,23 @@ impl RedisSettings {
 /// When the URL cannot be parsed.
 pub fn connect(settings: &RedisSettings) -> Result<Pool, String> {
     settings.check()?;
-    let mut config = Config::from_url(settings.url.clone());
     let timeout = Some(settings.timeout());
-    config.pool = Some(PoolConfig {
-        max_size: settings.pool_size,
-        timeouts: Timeouts {
+    // redis-rs gives up on a reply after 500 ms by default; a large batch queued behind others
+    // can take longer, and giving up on a reply that Redis will still send is what turns an
+    // accepted event into a retried one. One setting bounds every wait.
+    let connection = AsyncConnectionConfig::new()
+        .set_response_timeout(timeout)
+        .set_connection_timeout(timeout);
+    let manager = Manager::new_with_config(settings.url.as_str(), connection)
+        .map_err(|e| format!("redis.url: {e}"))?;
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .timeouts(Timeouts {
             wait: timeout,
             create: timeout,
             recycle: timeout,
-        },
-        ..PoolConfig::default()
-    });
-    config
-        .create_pool(Some(Runtime::Tokio1))
-        .map_err(|e| format!("redis.url: {e}"))
+        })
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("redis: {e}"))
 }
