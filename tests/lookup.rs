@@ -75,7 +75,10 @@ async fn the_list_describes_every_view_and_pages_through_its_keys() {
         .await;
 
     let list: Value = app.get("/real-time-fs/list").await.json().await.unwrap();
-    assert_eq!(list["features"], json!(["restaurant", "consumer", "order"]));
+    assert_eq!(
+        list["features"],
+        json!(["restaurant", "consumer", "order", "simple_feature"])
+    );
     let restaurant = &list["views"][0];
     assert_eq!(
         (restaurant["key"].clone(), restaurant["entities"].clone()),

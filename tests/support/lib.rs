@@ -43,6 +43,7 @@ pub fn test_settings() -> Settings {
 pub struct TestApp {
     pub address: String,
     pub prefix: String,
+    pub settings: Settings,
     pub http: reqwest::Client,
     redis: MultiplexedConnection,
 }
@@ -63,7 +64,8 @@ impl TestApp {
             .expect("the tests need Redis at LARDER_TEST_REDIS_URL (default 127.0.0.1:6379/9)");
         Self {
             address,
-            prefix: settings.redis.key_prefix,
+            prefix: settings.redis.key_prefix.clone(),
+            settings,
             http: reqwest::Client::new(),
             redis,
         }

@@ -8,6 +8,7 @@ mod telemetry;
 
 pub use application::Application;
 pub use settings::{
-    AuthSettings, FeaturesSettings, LogFormat, LogSettings, ServerSettings, Settings,
+    AuthSettings, BatchSettings, FeaturesSettings, LakeSettings, LogFormat, LogSettings,
+    ServerSettings, Settings, WorkerSettings,
 };
 pub use telemetry::init_telemetry;

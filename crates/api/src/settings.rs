@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use config::{Config, Environment, File, FileFormat};
 use larder_domain::{FeatureViews, ViewsConfig};
 use larder_redis::RedisSettings;
+use larder_s3::S3Settings;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -22,6 +23,37 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub features: FeaturesSettings,
+    pub lake: LakeSettings,
+    pub batch: BatchSettings,
+    pub s3: S3Settings,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSettings {
+    /// A directory, or `s3://bucket/prefix` (with the `[s3]` settings).
+    pub root: String,
+    /// Where objects of a remote lake are copied for Polars scans.
+    pub cache_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    /// The original DAG's output folder; `simple_feature/` is written inside it.
+    pub results_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Pause between lake flushes when the log is empty.
+    pub flush_interval_ms: u64,
+    /// Log entries per lake object (per event date).
+    pub flush_batch: usize,
+    /// `simple_feature` (and its materialization) runs this often; the original DAG: 600.
+    pub simple_feature_every_secs: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -121,6 +153,12 @@ impl Settings {
             bail!("server.max_event_bytes and server.max_batch_bytes must be at least 1");
         }
         self.redis.check().map_err(anyhow::Error::msg)?;
+        if self.lake.root.is_empty() {
+            bail!("lake.root must be a directory or s3://bucket/prefix");
+        }
+        if self.worker.flush_batch == 0 || self.worker.simple_feature_every_secs == 0 {
+            bail!("worker.flush_batch and worker.simple_feature_every_secs must be at least 1");
+        }
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! `"true"`, `items` as an array or a JSON string) is explicit and every bad field is reported at
 //! once, by name, rather than the first one serde stumbles on.
 
+mod batch;
 mod errors;
 mod events;
 mod features;
@@ -14,6 +15,7 @@ mod keys;
 mod source;
 mod timestamp;
 
+pub use batch::{BATCH_FEATURES, BatchFeature, SIMPLE_FEATURE};
 pub use errors::{FieldError, FieldErrors};
 pub use events::{
     ConsumerEvent, Event, FieldType, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent,

@@ -42,6 +42,8 @@ pub enum ApiError {
     Forbidden { scope: &'static str },
     #[error("the store is unavailable; retry later")]
     StoreUnavailable(#[source] StoreError),
+    #[error("the event log is full until the lake writer catches up; retry later")]
+    Backlogged,
     #[error("internal error")]
     Internal(String),
 }
@@ -79,6 +81,7 @@ impl ApiError {
             ApiError::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
             ApiError::Forbidden { .. } => ("forbidden", StatusCode::FORBIDDEN),
             ApiError::StoreUnavailable(_) => ("store_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::Backlogged => ("backlog_full", StatusCode::SERVICE_UNAVAILABLE),
             ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -113,6 +116,9 @@ impl ResponseError for ApiError {
             }
             ApiError::StoreUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::Backlogged => {
+                response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
         }
@@ -157,6 +163,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => ApiError::StoreUnavailable(error),
+            StoreError::Backlogged(max) => {
+                tracing::warn!(max, "event log backlog full: is larder-worker running?");
+                ApiError::Backlogged
+            }
             StoreError::Failed(cause) => ApiError::Internal(cause),
         }
     }

@@ -40,6 +40,7 @@ impl RedisEventStore {
             self.settings.dedupe_ttl_secs.to_string(),
             writes.len().to_string(),
             self.keys.prefix().to_owned(),
+            self.settings.max_stream_backlog.to_string(),
         ];
         for write in writes {
             keys.push(self.keys.raw(source, &write.id));
@@ -94,6 +95,9 @@ impl EventStore for RedisEventStore {
         let replies = tokio::time::timeout(self.settings.timeout(), self.run(&pipeline))
             .await
             .map_err(|_| timed_out())??;
+        if replies.iter().any(|reply| reply.as_slice() == [-1]) {
+            return Err(StoreError::Backlogged(self.settings.max_stream_backlog));
+        }
         let outcomes: Vec<WriteOutcome> = replies
             .into_iter()
             .flatten()

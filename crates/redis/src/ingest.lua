@@ -2,11 +2,11 @@
 --
 -- KEYS: [1] the source's stream, [2] the clock, then per event: raw hash, dedupe marker.
 -- ARGV: [1] raw TTL s (0 = keep), [2] dedupe TTL s (0 = keep), [3] number of events,
---       [4] key prefix, then per event: fingerprint, id, payload, event time ms, n_raw,
+--       [4] key prefix, [5] most unflushed log entries (0 = no bound), then per event: fingerprint, id, payload, event time ms, n_raw,
 --       n_raw field/value pairs, n_groups, and per group (one entity of one view): view,
 --       via view, via feature (both '' when the key is direct), key, operations as JSON.
 -- Returns one integer per event: 1 stored, 0 duplicate (same fingerprint already stored:
--- nothing is written).
+-- nothing is written); or {-1} when the log's backlog is full (nothing is written).
 --
 -- Entity state (field names shared with larder-domain's `features::field`):
 --   rtf_{view}:{key}            hash: id, _t (newest event ms), {feature} + _t:{feature} for
@@ -18,6 +18,10 @@
 -- All keys of an entity share its hash slot; an operation group touches one entity.
 local raw_ttl, seen_ttl, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local stream, clock = KEYS[1], KEYS[2]
+local max_backlog = tonumber(ARGV[5])
+if max_backlog > 0 and redis.call('XLEN', stream) >= max_backlog then
+  return { -1 }
+end
 
 local function entity(view, key)
   return prefix .. 'rtf_' .. view .. ':' .. key
@@ -107,7 +111,7 @@ apply = function(view, key, ops)
   end
 end
 
-local k, a = 3, 5
+local k, a = 3, 6
 local out = {}
 for i = 1, tonumber(ARGV[3]) do
   local raw, seen = KEYS[k], KEYS[k + 1]

@@ -52,6 +52,11 @@ impl KeySpace {
         format!("{}larder:clock", self.prefix)
     }
 
+    /// A lease (`larder:lease:{name}`) held by one worker process at a time.
+    pub fn lease(&self, name: &str) -> String {
+        format!("{}larder:lease:{name}", self.prefix)
+    }
+
     /// How many entities a view holds.
     pub fn entity_count(&self, view: &str) -> String {
         format!("{}larder:entities:{view}", self.prefix)

@@ -5,13 +5,17 @@
 //! hashes, so an event is either fully stored or not at all. A request's events go to Redis as
 //! chunks of script calls in one pipeline: one round trip per request, not per event.
 
+mod batch_features;
 mod encode;
 mod error;
+mod event_log;
 mod event_store;
 mod keys;
 mod online_store;
 mod settings;
 
+pub use batch_features::RedisBatchFeatures;
+pub use event_log::RedisEventLog;
 pub use event_store::RedisEventStore;
 pub use keys::KeySpace;
 pub use online_store::RedisOnlineStore;

@@ -22,6 +22,9 @@ pub struct RedisSettings {
     pub dedupe_ttl_secs: u64,
     /// Events per Lua script call; bounds how long one call blocks Redis.
     pub events_per_script: usize,
+    /// Most unflushed entries in one source's event log before ingestion answers 503 (the lake
+    /// writer is down or behind); 0 for no bound.
+    pub max_stream_backlog: u64,
 }
 
 impl RedisSettings {

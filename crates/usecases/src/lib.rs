@@ -13,12 +13,15 @@ mod ports;
 pub use ingest::{IngestError, IngestService, ItemResult};
 pub use lookup::{LookupError, LookupService, MAX_PAGE, OnlineAnswer, OnlineColumn, OnlineRequest};
 pub use ports::{
-    EntityRead, EventStore, EventWrite, OnlineStore, Readiness, StoreError, StoredKeyPage,
-    WriteOutcome,
+    BatchFeatureStore, EntityRead, EventLog, EventStore, EventWrite, Leases, LoggedEvent,
+    ObjectStore, OnlineStore, Readiness, StoreError, StoredKeyPage, WriteOutcome,
 };
 
 #[cfg(any(test, feature = "mocks"))]
-pub use ports::{MockEventStore, MockOnlineStore, MockReadiness};
+pub use ports::{
+    MockBatchFeatureStore, MockEventLog, MockEventStore, MockLeases, MockObjectStore,
+    MockOnlineStore, MockReadiness,
+};
 
 /// A small set of views for unit tests: `restaurant` (avg_ticket, orders_24h, customers_30d).
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use larder_domain::{
-    EntityKey, FeatureName, FeatureValue, FeatureView, FeatureViews, InvalidName, Timestamp,
-    ValueStatus,
+    BATCH_FEATURES, BatchFeature, EntityKey, FeatureName, FeatureValue, FeatureView, FeatureViews,
+    InvalidName, Timestamp, ValueStatus, typed,
 };
 use serde_json::{Map, Value};
 
@@ -89,6 +89,9 @@ impl LookupService {
     ) -> Result<Map<String, Value>, LookupError> {
         let name = FeatureName::parse(view)?;
         let key = EntityKey::parse(key)?;
+        if let Some(batch) = BATCH_FEATURES.iter().find(|b| b.name == name.as_str()) {
+            return self.get_batch(batch, key).await;
+        }
         let view = self
             .views
             .view(name.as_str())
@@ -107,6 +110,31 @@ impl LookupService {
         answer.insert("id".into(), Value::String(key.to_string()));
         for (feature, value) in view.features.iter().zip(view.evaluate(&state, as_of_ms)) {
             answer.insert(feature.name.clone(), value.value);
+        }
+        Ok(answer)
+    }
+
+    /// A materialized batch feature: its stored fields, typed, with `id`.
+    async fn get_batch(
+        &self,
+        batch: &BatchFeature,
+        key: EntityKey,
+    ) -> Result<Map<String, Value>, LookupError> {
+        let reads = [EntityRead {
+            view: batch.name.to_owned(),
+            key: key.clone(),
+            distinct: Vec::new(),
+        }];
+        let state = self.store.read(&reads).await?.pop().unwrap_or_default();
+        if state.fields.is_empty() {
+            return Err(LookupError::NotFound);
+        }
+        let mut answer = Map::new();
+        answer.insert("id".into(), Value::String(key.to_string()));
+        for (field, kind) in batch.fields {
+            if let Some(text) = state.fields.get(*field) {
+                answer.insert((*field).to_owned(), typed(text, *kind));
+            }
         }
         Ok(answer)
     }

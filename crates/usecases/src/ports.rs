@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The store answered, but not as expected (a bug or a misconfigured store).
     #[error("store failed: {0}")]
     Failed(String),
+    /// The event log holds more unflushed entries than allowed (the lake writer is down or
+    /// behind); nothing of the refused events was written. Retry later.
+    #[error("event log backlog over {0} entries")]
+    Backlogged(u64),
 }
 
 /// Everything the store must write for one accepted event.
@@ -117,4 +121,112 @@ pub trait Readiness: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when the service does not answer.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Where the lake lives: a directory or an S3 bucket prefix. Keys are `/`-separated relative
+/// paths (`bronze/order/date=2019-01-01/….parquet`).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Writes `bytes` at `key`, replacing what is there. When this returns `Ok` the object is
+    /// durable and whole: readers never see a partial object.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached or the write fails.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
+
+    /// The object at `key`, or `None`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every key starting with `prefix`, sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Removes `key`; removing an absent key is not an error.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// A local directory holding the same keys, for engines that scan files (a local store is
+    /// its own directory; a remote one copies what is under `prefix` into `cache`).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when objects cannot be read or copied.
+    async fn local_copy(
+        &self,
+        prefix: &str,
+        cache: &std::path::Path,
+    ) -> Result<std::path::PathBuf, StoreError>;
+}
+
+/// One entry of the durable event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// The log's id for the entry (`1548000000000-0`): increasing, and when it was appended.
+    pub id: String,
+    /// The normalised record as JSON.
+    pub payload: String,
+}
+
+/// The durable event log, read by the lake writer.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// The next batch of `source` to flush, oldest first, at most `max` entries: the batch a
+    /// previous run took but did not acknowledge (exactly as it was), else new entries. The
+    /// caller must hold the `lake-flush:{source}` lease, so batches never interleave.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the log cannot be reached.
+    async fn claim(&self, source: Source, max: usize) -> Result<Vec<LoggedEvent>, StoreError>;
+
+    /// Marks `ids` (a claimed batch) flushed: acknowledged and removed from the log.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the log cannot be reached.
+    async fn acknowledge(&self, source: Source, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Entries of `source` not flushed yet.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the log cannot be reached.
+    async fn backlog(&self, source: Source) -> Result<u64, StoreError>;
+}
+
+/// Exclusive, expiring leases, so that several worker processes never run the same work at once.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes `name` for `ttl_ms` unless someone holds it; returns the token that releases it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn acquire(&self, name: &str, ttl_ms: u64) -> Result<Option<String>, StoreError>;
+
+    /// Gives `name` back if `token` still holds it.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn release(&self, name: &str, token: &str) -> Result<(), StoreError>;
+}
+
+/// Batch-computed feature values served online beside the real-time ones.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait BatchFeatureStore: Send + Sync {
+    /// Sets `rtf_{feature}:{key}` to `fields` for every row, in pipelined batches.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn write(
+        &self,
+        feature: &str,
+        rows: Vec<(String, Vec<(String, String)>)>,
+    ) -> Result<u64, StoreError>;
 }

@@ -61,7 +61,8 @@ pub struct ViewSummary {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeatureList {
-    /// The names accepted as `feature_name` by /real-time-fs/get.
+    /// The names accepted as `feature_name` by /real-time-fs/get: the views, then the batch
+    /// features materialized by larder-worker (`simple_feature`).
     pub features: Vec<String>,
     pub views: Vec<ViewSummary>,
     /// With `view`: keys of this page.
@@ -188,7 +189,15 @@ pub async fn list_features(
     let query = query.map_err(|e| ApiError::InvalidQuery(format!("bad query: {e}")))?;
     let catalogue = state.lookup.catalogue().await?;
     let mut answer = FeatureList {
-        features: catalogue.iter().map(|(v, _)| v.name.clone()).collect(),
+        features: catalogue
+            .iter()
+            .map(|(v, _)| v.name.clone())
+            .chain(
+                larder_domain::BATCH_FEATURES
+                    .iter()
+                    .map(|b| b.name.to_owned()),
+            )
+            .collect(),
         views: catalogue.iter().map(|(v, n)| summarize(v, *n)).collect(),
         items: None,
         next_cursor: None,

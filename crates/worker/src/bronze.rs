@@ -1,0 +1,155 @@
+//! Event-log entries as typed Parquet: one column per field of the source (types from the
+//! domain schema, times as UTC milliseconds, `items` as JSON text), plus where the row came
+//! from (`_stream_id`, `_stream_seq`) and when it was ingested (`_ingested_at`).
+
+use larder_domain::{FieldType, Source, Timestamp};
+use larder_usecases::LoggedEvent;
+use polars::prelude::*;
+use serde_json::{Map, Value};
+
+/// A log entry's record, its event date (`YYYY-MM-DD`, UTC) and its stream id parts.
+pub struct Row {
+    pub record: Map<String, Value>,
+    pub date: String,
+    pub stream_id: String,
+    pub ingested_ms: i64,
+    pub seq: i64,
+}
+
+fn event_field(source: Source) -> &'static str {
+    match source {
+        Source::Order => "order_created_at",
+        Source::Status | Source::Restaurant | Source::Consumer => "created_at",
+    }
+}
+
+/// Parses a log entry. A payload the API wrote is always a valid record; anything else is a
+/// bug worth stopping for, so it is an error, not a skipped row.
+pub fn row(source: Source, entry: &LoggedEvent) -> Result<Row, String> {
+    let Ok(Value::Object(record)) = serde_json::from_str::<Value>(&entry.payload) else {
+        return Err(format!(
+            "entry {} of events:{source} is not a JSON object",
+            entry.id
+        ));
+    };
+    let time = record
+        .get(event_field(source))
+        .and_then(Value::as_str)
+        .and_then(Timestamp::parse_rfc3339)
+        .ok_or_else(|| format!("entry {} has no event time", entry.id))?;
+    let date = time.to_string()[..10].to_owned();
+    let (ms, seq) = entry
+        .id
+        .split_once('-')
+        .ok_or_else(|| format!("bad stream id {}", entry.id))?;
+    Ok(Row {
+        record,
+        date,
+        stream_id: entry.id.clone(),
+        ingested_ms: ms
+            .parse()
+            .map_err(|_| format!("bad stream id {}", entry.id))?,
+        seq: seq
+            .parse()
+            .map_err(|_| format!("bad stream id {}", entry.id))?,
+    })
+}
+
+/// How to scan the lake: Hive partitions on, their values kept as text (`date` stays the
+/// `YYYY-MM-DD` of the path instead of needing a date parser).
+pub fn lake_scan_args() -> ScanArgsParquet {
+    ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(true),
+            try_parse_dates: false,
+            ..HiveOptions::default()
+        },
+        ..ScanArgsParquet::default()
+    }
+}
+
+/// `bronze/{source}/date={date}/{first}_{last}.parquet`: the same batch always gets the same name.
+pub fn bronze_key(source: Source, date: &str, first: &str, last: &str) -> String {
+    format!("bronze/{source}/date={date}/{first}_{last}.parquet")
+}
+
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Encodes rows of `source` as one Parquet file.
+///
+/// # Errors
+/// When Polars cannot build or write the frame.
+pub fn to_parquet(source: Source, rows: &[&Row]) -> PolarsResult<Vec<u8>> {
+    let mut columns: Vec<Column> = Vec::with_capacity(source.fields().len() + 3);
+    for (field, kind) in source.fields() {
+        let values = rows.iter().map(|r| r.record.get(*field));
+        let name = PlSmallStr::from_static(field);
+        let column = match kind {
+            FieldType::Text => Series::new(name, values.map(text).collect::<Vec<_>>()),
+            FieldType::Integer => Series::new(
+                name,
+                values
+                    .map(|v| v.and_then(Value::as_i64))
+                    .collect::<Vec<_>>(),
+            ),
+            FieldType::Float => Series::new(
+                name,
+                values
+                    .map(|v| v.and_then(Value::as_f64))
+                    .collect::<Vec<_>>(),
+            ),
+            FieldType::Boolean => Series::new(
+                name,
+                values
+                    .map(|v| v.and_then(Value::as_bool))
+                    .collect::<Vec<_>>(),
+            ),
+            FieldType::Time => Series::new(
+                name,
+                values
+                    .map(|v| {
+                        v.and_then(Value::as_str)
+                            .and_then(Timestamp::parse_rfc3339)
+                            .map(Timestamp::millis)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
+        };
+        columns.push(column.into_column());
+    }
+    columns.push(
+        Series::new(
+            "_stream_id".into(),
+            rows.iter()
+                .map(|r| r.stream_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .into_column(),
+    );
+    columns.push(
+        Series::new(
+            "_stream_seq".into(),
+            rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        )
+        .into_column(),
+    );
+    columns.push(
+        Series::new(
+            "_ingested_at".into(),
+            rows.iter().map(|r| r.ingested_ms).collect::<Vec<_>>(),
+        )
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
+        .into_column(),
+    );
+    let mut frame = DataFrame::new_infer_height(columns)?;
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame)?;
+    Ok(bytes)
+}

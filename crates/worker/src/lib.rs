@@ -1,0 +1,18 @@
+//! larder's background work: flushing the event log into the Parquet lake (bronze), computing
+//! batch features with Polars (the original `simple_feature`), and materializing them into
+//! Redis to be served beside the real-time features.
+//!
+//! Key decision: every step is idempotent by construction — a lake object is named after the
+//! stream-id range it holds and the log is acknowledged only after the object is durable, batch
+//! outputs are replaced whole — so a crash or retry anywhere re-does work and never duplicates
+//! or loses a row. Polars runs on blocking threads, never on an async executor.
+
+mod bronze;
+mod lake_flush;
+mod simple_feature;
+
+pub use bronze::{bronze_key, lake_scan_args, to_parquet};
+pub use lake_flush::{FlushSummary, LakeError, flush_source};
+pub use simple_feature::{
+    SimpleFeatureSummary, compute_simple_feature, materialize_simple_feature, run_simple_feature,
+};

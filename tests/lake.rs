@@ -1,0 +1,413 @@
+//! The offline half against real Redis and a real S3-compatible server: the event log flushed to
+//! the Parquet lake once per event (also across a crash), `simple_feature` against averages
+//! computed here from the sample rows, materialized and served, and backpressure.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use async_trait::async_trait;
+use larder_domain::Source;
+use larder_e2e::{
+    TestApp, order_event, read_csv_events, samples_dir, temp_dir, test_s3_settings, test_settings,
+};
+use larder_redis::{RedisBatchFeatures, RedisEventLog};
+use larder_s3::{LocalDirectory, S3Location, S3Store};
+use larder_usecases::{EventLog, LoggedEvent, ObjectStore, StoreError};
+use larder_worker::{flush_source, materialize_simple_feature, run_simple_feature};
+use polars::prelude::*;
+use serde_json::{Value, json};
+
+fn event_log(app: &TestApp) -> RedisEventLog {
+    let pool = larder_redis::connect(&app.settings.redis).unwrap();
+    RedisEventLog::new(pool, &app.settings.redis)
+}
+
+/// Every bronze row of `source` under a local lake directory.
+fn bronze(lake: &Path, source: Source) -> DataFrame {
+    let pattern = lake.join(format!("bronze/{source}/*/*.parquet"));
+    let path = pattern.to_string_lossy().into_owned();
+    std::thread::spawn(move || {
+        LazyFrame::scan_parquet(PlRefPath::new(path.as_str()), larder_worker::lake_scan_args())
+            .unwrap()
+            .collect()
+            .unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+fn strings(frame: &DataFrame, column: &str) -> Vec<String> {
+    let values = frame.column(column).unwrap().str().unwrap().clone();
+    (0..values.len())
+        .filter_map(|i| values.get(i).map(str::to_owned))
+        .collect()
+}
+
+fn floats(frame: &DataFrame, column: &str) -> Vec<f64> {
+    let values = frame.column(column).unwrap().f64().unwrap().clone();
+    (0..values.len()).filter_map(|i| values.get(i)).collect()
+}
+
+fn distinct_stream_ids(frame: &DataFrame) -> usize {
+    strings(frame, "_stream_id")
+        .into_iter()
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+async fn post_all(app: &TestApp, source: &str, events: &[Value]) {
+    for chunk in events.chunks(2_000) {
+        let response = app
+            .post_json(
+                &format!("/v1/events/{source}"),
+                &Value::from(chunk.to_vec()),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lake_holds_every_event_once_and_simple_feature_matches_the_rows() {
+    let Some(dir) = samples_dir() else {
+        eprintln!("skipped: ../shared/ifood-sample not found (set LARDER_SAMPLES_DIR)");
+        return;
+    };
+    let orders = read_csv_events(&dir.join("order_sample.csv"));
+    let app = TestApp::spawn().await;
+    post_all(&app, "order", &orders).await;
+    post_all(
+        &app,
+        "restaurant",
+        &read_csv_events(&dir.join("restaurant.csv")),
+    )
+    .await;
+    post_all(
+        &app,
+        "status",
+        &read_csv_events(&dir.join("status_sample.csv")),
+    )
+    .await;
+
+    let lake = temp_dir("larder-lake");
+    let store = LocalDirectory::new(&lake);
+    let log = event_log(&app);
+    for source in [Source::Order, Source::Restaurant, Source::Status] {
+        let summary = flush_source(&log, &log, &store, source, 300, 100)
+            .await
+            .unwrap();
+        assert!(
+            summary.batches > 1,
+            "{source}: one batch proves little about batching"
+        );
+        assert_eq!(
+            app.stream_len(&format!("events:{source}")).await,
+            0,
+            "{source} not trimmed"
+        );
+    }
+    for (source, events) in [
+        (Source::Order, 1_000),
+        (Source::Restaurant, 7_292),
+        (Source::Status, 644),
+    ] {
+        let rows = bronze(&lake, source);
+        assert_eq!(
+            (rows.height(), distinct_stream_ids(&rows)),
+            (events, events),
+            "{source}"
+        );
+    }
+    // Typed columns, items kept as JSON text, partitioned by event date.
+    let orders_frame = bronze(&lake, Source::Order);
+    assert_eq!(
+        orders_frame.column("order_total_amount").unwrap().dtype(),
+        &DataType::Float64
+    );
+    assert!(matches!(
+        orders_frame.column("order_created_at").unwrap().dtype(),
+        DataType::Datetime(_, _)
+    ));
+    assert_eq!(
+        orders_frame.column("items").unwrap().dtype(),
+        &DataType::String
+    );
+    let keys = store.list("bronze/order/").await.unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("bronze/order/date=2019-01-")),
+        "{keys:?}"
+    );
+
+    let results = temp_dir("larder-results");
+    let (frame, summary) = run_simple_feature(&store, &temp_dir("larder-cache"), &results)
+        .await
+        .unwrap();
+    assert!(results.join("simple_feature/part-00000.parquet").is_file());
+    assert!(
+        store
+            .get("gold/simple_feature/part-00000.parquet")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut expected: HashMap<String, (f64, u32)> = HashMap::new();
+    for order in &orders {
+        let entry = expected
+            .entry(order["cpf"].as_str().unwrap().to_owned())
+            .or_default();
+        entry.0 += order["order_total_amount"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap();
+        entry.1 += 1;
+    }
+    assert_eq!(
+        (summary.orders_in, summary.rows_out),
+        (1_000, expected.len() as u64)
+    );
+    for (cpf, average) in strings(&frame, "cpf")
+        .into_iter()
+        .zip(floats(&frame, "avg_order_total_amount"))
+    {
+        let (sum, count) = expected[&cpf];
+        assert!((average - sum / f64::from(count)).abs() < 1e-9, "{cpf}");
+    }
+
+    let features = RedisBatchFeatures::new(
+        larder_redis::connect(&app.settings.redis).unwrap(),
+        &app.settings.redis,
+    );
+    assert_eq!(
+        materialize_simple_feature(&frame, &features).await.unwrap(),
+        expected.len() as u64
+    );
+    let cpf = orders[0]["cpf"].as_str().unwrap();
+    let served: Value = app
+        .get(&format!("/real-time-fs/get/simple_feature/{cpf}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (sum, count) = expected[cpf];
+    assert_eq!(
+        served["value"]["avg_order_total_amount"].as_f64().unwrap(),
+        sum / f64::from(count)
+    );
+    assert_eq!(served["value"]["orders"], json!(count));
+    assert!(
+        served["value"]["computed_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    app.cleanup().await;
+}
+
+/// An event log whose first acknowledgement fails: the process "dies" after writing objects.
+struct DiesBeforeAcknowledging<'a> {
+    inner: &'a RedisEventLog,
+    died: AtomicBool,
+}
+
+#[async_trait]
+impl EventLog for DiesBeforeAcknowledging<'_> {
+    async fn claim(&self, source: Source, max: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+        self.inner.claim(source, max).await
+    }
+
+    async fn acknowledge(&self, source: Source, ids: &[String]) -> Result<(), StoreError> {
+        if !self.died.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "killed between write and acknowledge".into(),
+            ));
+        }
+        self.inner.acknowledge(source, ids).await
+    }
+
+    async fn backlog(&self, source: Source) -> Result<u64, StoreError> {
+        self.inner.backlog(source).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flush_killed_before_acknowledging_is_redone_without_duplicates_or_gaps() {
+    let app = TestApp::spawn().await;
+    let orders: Vec<Value> = (0..450)
+        .map(|i| {
+            order_event(
+                &format!("o{i}"),
+                "r1",
+                "c1",
+                10.0,
+                &format!("2019-01-{:02}T10:00:00.000Z", 1 + i % 3),
+            )
+        })
+        .collect();
+    post_all(&app, "order", &orders).await;
+    let lake = temp_dir("larder-lake");
+    let store = LocalDirectory::new(&lake);
+    let log = event_log(&app);
+    let dying = DiesBeforeAcknowledging {
+        inner: &log,
+        died: AtomicBool::new(false),
+    };
+
+    assert!(
+        flush_source(&dying, &log, &store, Source::Order, 200, 10)
+            .await
+            .is_err()
+    );
+    let written = store.list("bronze/order/").await.unwrap();
+    assert_eq!(
+        written.len(),
+        3,
+        "the first batch's three dates were written"
+    );
+    assert_eq!(
+        app.stream_len("events:order").await,
+        450,
+        "nothing may be trimmed before it is acknowledged"
+    );
+
+    // New events arrive meanwhile; the rerun still takes the unacknowledged batch first, whole.
+    post_all(
+        &app,
+        "order",
+        &[order_event(
+            "late",
+            "r1",
+            "c1",
+            1.0,
+            "2019-01-05T10:00:00.000Z",
+        )],
+    )
+    .await;
+    let summary = flush_source(&dying, &log, &store, Source::Order, 200, 10)
+        .await
+        .unwrap();
+    assert_eq!(summary.rows, 451);
+    assert!(
+        summary.objects.iter().any(|k| written.contains(k)),
+        "the batch was renamed, not rewritten"
+    );
+    let rows = bronze(&lake, Source::Order);
+    assert_eq!((rows.height(), distinct_stream_ids(&rows)), (451, 451));
+    assert_eq!(app.stream_len("events:order").await, 0);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lake_works_the_same_on_s3() {
+    let app = TestApp::spawn().await;
+    let orders: Vec<Value> = (0..30)
+        .map(|i| {
+            let mut order = order_event(
+                &format!("o{i}"),
+                "r1",
+                "c1",
+                f64::from(i),
+                "2019-01-02T10:00:00.000Z",
+            );
+            order["cpf"] = json!(if i % 2 == 0 { "111" } else { "222" });
+            order
+        })
+        .collect();
+    post_all(&app, "order", &orders).await;
+    let client = larder_s3::s3_client(&test_s3_settings()).await;
+    let bucket = format!("lake-{}", std::process::id());
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let store = S3Store::new(
+        client,
+        &S3Location {
+            bucket,
+            key: "lake".into(),
+        },
+    );
+    let log = event_log(&app);
+    let summary = flush_source(&log, &log, &store, Source::Order, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!((summary.rows, summary.objects.len()), (30, 1));
+    assert!(summary.objects[0].starts_with("bronze/order/date=2019-01-02/"));
+
+    let (frame, _) = run_simple_feature(
+        &store,
+        &temp_dir("larder-cache"),
+        &temp_dir("larder-results"),
+    )
+    .await
+    .unwrap();
+    let averages: HashMap<String, f64> = strings(&frame, "cpf")
+        .into_iter()
+        .zip(floats(&frame, "avg_order_total_amount"))
+        .collect();
+    // Even i (0..28) average 14, odd i (1..29) average 15.
+    assert_eq!(
+        averages,
+        HashMap::from([("111".to_owned(), 14.0), ("222".to_owned(), 15.0)])
+    );
+    assert!(
+        store
+            .get("gold/simple_feature/part-00000.parquet")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_event_log_answers_503_until_the_lake_catches_up() {
+    let mut settings = test_settings();
+    settings.redis.max_stream_backlog = 3;
+    let app = TestApp::spawn_with(settings).await;
+    let orders: Vec<Value> = (0..4)
+        .map(|i| {
+            order_event(
+                &format!("o{i}"),
+                "r1",
+                "c1",
+                1.0,
+                "2019-01-02T10:00:00.000Z",
+            )
+        })
+        .collect();
+    for order in &orders[..3] {
+        assert_eq!(app.post_json("/order-event/", order).await.status(), 200);
+    }
+    let refused = app.post_json("/order-event/", &orders[3]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["code"],
+        "backlog_full"
+    );
+    assert!(
+        !app.keys().await.contains(&"raw_order:o3".to_owned()),
+        "a refused event was stored"
+    );
+
+    let log = event_log(&app);
+    flush_source(
+        &log,
+        &log,
+        &LocalDirectory::new(temp_dir("larder-lake")),
+        Source::Order,
+        100,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.post_json("/order-event/", &orders[3]).await.status(),
+        200
+    );
+    app.cleanup().await;
+}
