@@ -1,4 +1,5 @@
-# larder: `make run` serves the API on 127.0.0.1:8000; `make test` runs every test.
+# larder: `make run` serves the API on 127.0.0.1:8000 with the worker beside it; `make test`
+# runs every test.
 # Both start Redis (Debian's redis-server) and an S3-compatible server (moto) if they are not
 # running, installing them if needed.
 
@@ -10,8 +11,10 @@ services:
 	@bash deploy/local/ensure-redis.sh
 	@bash deploy/local/ensure-s3.sh
 
+# The API in the foreground, the worker (lake flush, simple_feature) in the background.
 run: services
-	$(CARGO) run --bin larder-api
+	$(CARGO) build --bin larder-api --bin larder-worker
+	@bash -c '$(CARGO) run -q --bin larder-worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; $(CARGO) run -q --bin larder-api'
 
 worker: services
 	$(CARGO) run --bin larder-worker
