@@ -32,10 +32,13 @@ fn bronze(lake: &Path, source: Source) -> DataFrame {
     let pattern = lake.join(format!("bronze/{source}/*/*.parquet"));
     let path = pattern.to_string_lossy().into_owned();
     std::thread::spawn(move || {
-        LazyFrame::scan_parquet(PlRefPath::new(path.as_str()), larder_worker::lake_scan_args())
-            .unwrap()
-            .collect()
-            .unwrap()
+        LazyFrame::scan_parquet(
+            PlRefPath::new(path.as_str()),
+            larder_worker::lake_scan_args(),
+        )
+        .unwrap()
+        .collect()
+        .unwrap()
     })
     .join()
     .unwrap()

@@ -4,7 +4,7 @@ use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use larder_http::{AccessTokens, AppState, Limits};
 use larder_redis::{RedisEventStore, RedisOnlineStore};
-use larder_usecases::{IngestService, LookupService};
+use larder_usecases::{EventClock, IngestService, LookupService};
 
 use crate::Settings;
 
@@ -21,6 +21,7 @@ impl Application {
     /// When the feature views or Redis settings are unusable or the address cannot be bound.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let views = Arc::new(settings.features.load_views()?);
+        let clock = Arc::new(EventClock::default());
         let pool = larder_redis::connect(&settings.redis).map_err(anyhow::Error::msg)?;
         let event_store = Arc::new(RedisEventStore::new(pool.clone(), &settings.redis));
         let online_store = Arc::new(RedisOnlineStore::new(pool, &settings.redis));
@@ -37,11 +38,13 @@ impl Application {
             ingest: Arc::new(IngestService::new(
                 event_store,
                 views.clone(),
+                clock.clone(),
                 settings.server.max_batch_events,
             )),
             lookup: Arc::new(LookupService::new(
                 online_store.clone(),
                 views,
+                clock,
                 settings.server.max_lookup_entities,
             )),
             readiness: online_store,

@@ -194,11 +194,13 @@ mod tests {
             ingest: Arc::new(IngestService::new(
                 Arc::new(store),
                 Arc::new(no_views()),
+                Arc::default(),
                 10,
             )),
             lookup: Arc::new(LookupService::new(
                 Arc::new(MockOnlineStore::new()),
                 Arc::new(no_views()),
+                Arc::default(),
                 10,
             )),
             readiness: Arc::new(MockReadiness::new()),

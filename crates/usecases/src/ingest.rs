@@ -5,7 +5,7 @@ use std::sync::Arc;
 use larder_domain::{Event, FeatureViews, FieldErrors, Source, content_fingerprint};
 use serde_json::Value;
 
-use crate::{EventStore, EventWrite, StoreError, WriteOutcome};
+use crate::{EventClock, EventStore, EventWrite, StoreError, WriteOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -31,6 +31,7 @@ pub enum ItemResult {
 pub struct IngestService {
     store: Arc<dyn EventStore>,
     views: Arc<FeatureViews>,
+    clock: Arc<EventClock>,
     max_batch_events: usize,
 }
 
@@ -38,11 +39,13 @@ impl IngestService {
     pub fn new(
         store: Arc<dyn EventStore>,
         views: Arc<FeatureViews>,
+        clock: Arc<EventClock>,
         max_batch_events: usize,
     ) -> Self {
         Self {
             store,
             views,
+            clock,
             max_batch_events,
         }
     }
@@ -67,6 +70,7 @@ impl IngestService {
             .append(source, std::slice::from_ref(&write))
             .await?;
         let outcome = single_outcome(&outcomes)?;
+        self.clock.advance(write.event_time_ms);
         Ok((write.id, outcome))
     }
 
@@ -109,6 +113,9 @@ impl IngestService {
                 writes.len()
             ))
             .into());
+        }
+        if let Some(newest) = writes.iter().map(|w| w.event_time_ms).max() {
+            self.clock.advance(newest);
         }
         let mut stored = writes.into_iter().zip(outcomes);
         Ok(results
@@ -170,7 +177,12 @@ mod tests {
     }
 
     fn service(store: MockEventStore) -> IngestService {
-        IngestService::new(Arc::new(store), Arc::new(crate::test_views()), 3)
+        IngestService::new(
+            Arc::new(store),
+            Arc::new(crate::test_views()),
+            Arc::default(),
+            3,
+        )
     }
 
     #[tokio::test]

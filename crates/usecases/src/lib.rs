@@ -6,10 +6,12 @@
 //! definitions) and hands the store the whole batch, so the adapter can apply each event
 //! atomically in one round trip; reads come back as raw entity state that the domain evaluates.
 
+mod clock;
 mod ingest;
 mod lookup;
 mod ports;
 
+pub use clock::{CLOCK_REFRESH, EventClock};
 pub use ingest::{IngestError, IngestService, ItemResult};
 pub use lookup::{LookupError, LookupService, MAX_PAGE, OnlineAnswer, OnlineColumn, OnlineRequest};
 pub use ports::{

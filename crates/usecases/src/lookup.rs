@@ -9,7 +9,7 @@ use larder_domain::{
 };
 use serde_json::{Map, Value};
 
-use crate::{EntityRead, OnlineStore, StoreError, StoredKeyPage};
+use crate::{EntityRead, EventClock, OnlineStore, StoreError, StoredKeyPage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -59,14 +59,21 @@ pub const MAX_PAGE: usize = 1000;
 pub struct LookupService {
     store: Arc<dyn OnlineStore>,
     views: Arc<FeatureViews>,
+    clock: Arc<EventClock>,
     max_entities: usize,
 }
 
 impl LookupService {
-    pub fn new(store: Arc<dyn OnlineStore>, views: Arc<FeatureViews>, max_entities: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn OnlineStore>,
+        views: Arc<FeatureViews>,
+        clock: Arc<EventClock>,
+        max_entities: usize,
+    ) -> Self {
         Self {
             store,
             views,
+            clock,
             max_entities,
         }
     }
@@ -275,10 +282,14 @@ impl LookupService {
     }
 
     async fn as_of(&self, as_of: Option<Timestamp>) -> Result<i64, LookupError> {
-        Ok(match as_of {
-            Some(t) => t.millis(),
-            None => self.store.clock().await?.unwrap_or(0),
-        })
+        if let Some(t) = as_of {
+            return Ok(t.millis());
+        }
+        if let Some(ms) = self.clock.fresh() {
+            return Ok(ms);
+        }
+        let stored = self.store.clock().await?;
+        Ok(self.clock.refreshed(stored).unwrap_or(0))
     }
 
     /// Resolves `view:feature` references and whole-view names to (view, feature index).
@@ -323,7 +334,12 @@ mod tests {
     }
 
     fn service(store: MockOnlineStore, max_entities: usize) -> LookupService {
-        LookupService::new(Arc::new(store), Arc::new(crate::test_views()), max_entities)
+        LookupService::new(
+            Arc::new(store),
+            Arc::new(crate::test_views()),
+            Arc::default(),
+            max_entities,
+        )
     }
 
     /// A restaurant with avg_ticket 60.5 and one order a minute before `T`.
@@ -370,6 +386,23 @@ mod tests {
             Value::Object(value),
             json!({"id": "r1", "avg_ticket": 60.5, "orders_24h": 1, "customers_30d": 1})
         );
+    }
+
+    #[tokio::test]
+    async fn the_store_clock_is_read_once_while_it_is_fresh() {
+        let mut store = MockOnlineStore::new();
+        store
+            .expect_clock()
+            .times(1)
+            .returning(|| Ok(Some(t().millis())));
+        store
+            .expect_read()
+            .times(2)
+            .returning(|_| Ok(vec![stored_restaurant()]));
+        let service = service(store, 10);
+        for _ in 0..2 {
+            service.get("restaurant", "r1", None).await.unwrap();
+        }
     }
 
     #[tokio::test]
