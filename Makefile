@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run worker test lint fmt services clean-test-db
+.PHONY: run worker test lint fmt services clean-test-db bench bench-quick
 
 services:
 	@bash deploy/local/ensure-redis.sh
@@ -32,3 +32,10 @@ fmt:
 # The tests write under unique prefixes in Redis db 9; this empties it.
 clean-test-db:
 	redis-cli -n 9 flushdb
+
+# Benchmarks (not part of `make test`): release build, wrk against the API beside redis-benchmark.
+bench:
+	bash benches/bench.sh
+
+bench-quick:
+	QUICK=1 bash benches/bench.sh
