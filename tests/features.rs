@@ -20,20 +20,6 @@ fn ms(text: &str) -> i64 {
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-async fn post_all(app: &TestApp, source: &str, events: &[Value]) {
-    for chunk in events.chunks(2_000) {
-        let response = app
-            .post_json(
-                &format!("/v1/events/{source}"),
-                &Value::from(chunk.to_vec()),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["rejected"], 0, "{body}");
-    }
-}
-
 /// `POST /v1/features/online`, answered as column name → values.
 async fn online(
     app: &TestApp,
@@ -108,9 +94,9 @@ async fn sample_features_match_values_computed_from_the_rows() {
     let restaurant_rows = read_csv_events(&dir.join("restaurant.csv"));
     let status_rows = read_csv_events(&dir.join("status_sample.csv"));
     let app = TestApp::spawn().await;
-    post_all(&app, "restaurant", &restaurant_rows).await;
-    post_all(&app, "order", &order_rows).await;
-    post_all(&app, "status", &status_rows).await;
+    app.post_batches("restaurant", &restaurant_rows).await;
+    app.post_batches("order", &order_rows).await;
+    app.post_batches("status", &status_rows).await;
     let orders = orders_of(&order_rows);
 
     let mut merchants: Vec<String> = orders

@@ -63,18 +63,6 @@ fn distinct_stream_ids(frame: &DataFrame) -> usize {
         .len()
 }
 
-async fn post_all(app: &TestApp, source: &str, events: &[Value]) {
-    for chunk in events.chunks(2_000) {
-        let response = app
-            .post_json(
-                &format!("/v1/events/{source}"),
-                &Value::from(chunk.to_vec()),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lake_holds_every_event_once_and_simple_feature_matches_the_rows() {
     let Some(dir) = samples_dir() else {
@@ -83,19 +71,11 @@ async fn the_lake_holds_every_event_once_and_simple_feature_matches_the_rows() {
     };
     let orders = read_csv_events(&dir.join("order_sample.csv"));
     let app = TestApp::spawn().await;
-    post_all(&app, "order", &orders).await;
-    post_all(
-        &app,
-        "restaurant",
-        &read_csv_events(&dir.join("restaurant.csv")),
-    )
-    .await;
-    post_all(
-        &app,
-        "status",
-        &read_csv_events(&dir.join("status_sample.csv")),
-    )
-    .await;
+    app.post_batches("order", &orders).await;
+    app.post_batches("restaurant", &read_csv_events(&dir.join("restaurant.csv")))
+        .await;
+    app.post_batches("status", &read_csv_events(&dir.join("status_sample.csv")))
+        .await;
 
     let lake = temp_dir("larder-lake");
     let store = LocalDirectory::new(&lake);
@@ -253,7 +233,7 @@ async fn a_flush_killed_before_acknowledging_is_redone_without_duplicates_or_gap
             )
         })
         .collect();
-    post_all(&app, "order", &orders).await;
+    app.post_batches("order", &orders).await;
     let lake = temp_dir("larder-lake");
     let store = LocalDirectory::new(&lake);
     let log = event_log(&app);
@@ -280,8 +260,7 @@ async fn a_flush_killed_before_acknowledging_is_redone_without_duplicates_or_gap
     );
 
     // New events arrive meanwhile; the rerun still takes the unacknowledged batch first, whole.
-    post_all(
-        &app,
+    app.post_batches(
         "order",
         &[order_event(
             "late",
@@ -322,7 +301,7 @@ async fn the_lake_works_the_same_on_s3() {
             order
         })
         .collect();
-    post_all(&app, "order", &orders).await;
+    app.post_batches("order", &orders).await;
     let client = larder_s3::s3_client(&test_s3_settings()).await;
     let bucket = format!("lake-{}", std::process::id());
     client.create_bucket().bucket(&bucket).send().await.unwrap();

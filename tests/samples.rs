@@ -8,27 +8,6 @@ use std::collections::HashSet;
 use larder_e2e::{TestApp, read_csv_events, samples_dir};
 use serde_json::Value;
 
-async fn post_batches(app: &TestApp, source: &str, events: &[Value]) -> (u64, u64, u64) {
-    let (mut accepted, mut duplicate, mut rejected) = (0, 0, 0);
-    for chunk in events.chunks(2_000) {
-        let response = app
-            .post_json(
-                &format!("/v1/events/{source}"),
-                &Value::from(chunk.to_vec()),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        for result in body["results"].as_array().unwrap() {
-            assert_ne!(result["status"], "rejected", "{source} rejected: {result}");
-        }
-        accepted += body["accepted"].as_u64().unwrap();
-        duplicate += body["duplicate"].as_u64().unwrap();
-        rejected += body["rejected"].as_u64().unwrap();
-    }
-    (accepted, duplicate, rejected)
-}
-
 /// Statuses go one by one through the original route, as the original producer sent them.
 async fn post_singly(app: &TestApp, events: &[Value]) -> (u64, u64) {
     let (mut accepted, mut duplicate) = (0, 0);
@@ -67,9 +46,9 @@ async fn every_sample_row_is_accepted_once_and_a_replay_adds_nothing() {
     );
     let app = TestApp::spawn().await;
 
-    assert_eq!(post_batches(&app, "order", &orders).await, (1000, 0, 0));
+    assert_eq!(app.post_batches("order", &orders).await, (1000, 0, 0));
     assert_eq!(
-        post_batches(&app, "restaurant", &restaurants).await,
+        app.post_batches("restaurant", &restaurants).await,
         (7292, 0, 0)
     );
     // 356 rows repeat an earlier row exactly: 644 distinct events.
@@ -123,12 +102,12 @@ async fn every_sample_row_is_accepted_once_and_a_replay_adds_nothing() {
     assert_eq!(raw["items"], escaped["items"]);
 
     let before = app.dump().await;
-    assert_eq!(post_batches(&app, "order", &orders).await, (0, 1000, 0));
+    assert_eq!(app.post_batches("order", &orders).await, (0, 1000, 0));
     assert_eq!(
-        post_batches(&app, "restaurant", &restaurants).await,
+        app.post_batches("restaurant", &restaurants).await,
         (0, 7292, 0)
     );
-    assert_eq!(post_batches(&app, "status", &statuses).await, (0, 1000, 0));
+    assert_eq!(app.post_batches("status", &statuses).await, (0, 1000, 0));
     assert_eq!(
         app.dump().await,
         before,

@@ -84,6 +84,28 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Posts `events` to `/v1/events/{source}` in batches of 2,000; answers the summed
+    /// (accepted, duplicate, rejected), and fails the test on any rejection or non-200.
+    pub async fn post_batches(&self, source: &str, events: &[Value]) -> (u64, u64, u64) {
+        let (mut accepted, mut duplicate, mut rejected) = (0, 0, 0);
+        for chunk in events.chunks(2_000) {
+            let response = self
+                .post_json(
+                    &format!("/v1/events/{source}"),
+                    &Value::from(chunk.to_vec()),
+                )
+                .await;
+            assert_eq!(response.status(), 200, "POST /v1/events/{source}");
+            let body: Value = response.json().await.expect("batch answer");
+            assert_eq!(body["rejected"], 0, "{source}: {body}");
+            let count = |name: &str| body[name].as_u64().expect("count");
+            accepted += count("accepted");
+            duplicate += count("duplicate");
+            rejected += count("rejected");
+        }
+        (accepted, duplicate, rejected)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))

@@ -67,90 +67,58 @@ async fn ingest(
     }))
 }
 
-/// Ingest one order.
-#[utoipa::path(post, path = "/order-event/", tag = "ingest", request_body = OrderEvent,
-    security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Stored, or a duplicate of a stored event", body = IngestAnswer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = ErrorBody),
-        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
-        (status = 413, description = "Body over `server.max_event_bytes`", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "Wrong types or failed validation; names each field", body = ErrorBody),
-        (status = 503, description = "Redis unavailable; retry (idempotent)", body = ErrorBody),
-    ))]
-pub async fn order_event(
-    request: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-    _: WriteAccess,
-) -> Result<HttpResponse, ApiError> {
-    ingest(Source::Order, request, payload, state).await
+/// Defines one documented single-event route: the four differ only in path, source and body.
+macro_rules! single_event_route {
+    ($handler:ident, $path:literal, $body:ty, $source:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "ingest", request_body = $body,
+            security((), ("bearer" = [])),
+            responses(
+                (status = 200, description = "Stored, or a duplicate of a stored event", body = IngestAnswer),
+                (status = 400, description = "Malformed JSON", body = ErrorBody),
+                (status = 401, description = "Missing or unknown token", body = ErrorBody),
+                (status = 403, description = "Token lacks the write scope", body = ErrorBody),
+                (status = 413, description = "Body over `server.max_event_bytes`", body = ErrorBody),
+                (status = 415, description = "Not application/json", body = ErrorBody),
+                (status = 422, description = "Wrong types or failed validation; names each field", body = ErrorBody),
+                (status = 503, description = "Redis unavailable or the event log full; retry (idempotent)", body = ErrorBody),
+            ))]
+        pub async fn $handler(
+            request: HttpRequest,
+            payload: web::Payload,
+            state: web::Data<AppState>,
+            _: WriteAccess,
+        ) -> Result<HttpResponse, ApiError> {
+            ingest($source, request, payload, state).await
+        }
+    };
 }
 
-/// Ingest one order status change.
-#[utoipa::path(post, path = "/status-event/", tag = "ingest", request_body = StatusEvent,
-    security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Stored, or a duplicate of a stored event", body = IngestAnswer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = ErrorBody),
-        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
-        (status = 413, description = "Body over `server.max_event_bytes`", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "Wrong types or failed validation; names each field", body = ErrorBody),
-        (status = 503, description = "Redis unavailable; retry (idempotent)", body = ErrorBody),
-    ))]
-pub async fn status_event(
-    request: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-    _: WriteAccess,
-) -> Result<HttpResponse, ApiError> {
-    ingest(Source::Status, request, payload, state).await
-}
-
-/// Ingest one restaurant record (a changed record is an update). Sets `rtf_restaurant:{id}`.
-#[utoipa::path(post, path = "/restaurant-event/", tag = "ingest", request_body = RestaurantEvent,
-    security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Stored, or a duplicate of a stored event", body = IngestAnswer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = ErrorBody),
-        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
-        (status = 413, description = "Body over `server.max_event_bytes`", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "Wrong types or failed validation; names each field", body = ErrorBody),
-        (status = 503, description = "Redis unavailable; retry (idempotent)", body = ErrorBody),
-    ))]
-pub async fn restaurant_event(
-    request: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-    _: WriteAccess,
-) -> Result<HttpResponse, ApiError> {
-    ingest(Source::Restaurant, request, payload, state).await
-}
-
-/// Ingest one consumer record (a changed record is an update).
-#[utoipa::path(post, path = "/consumer-event/", tag = "ingest", request_body = ConsumerEvent,
-    security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Stored, or a duplicate of a stored event", body = IngestAnswer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or unknown token", body = ErrorBody),
-        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
-        (status = 413, description = "Body over `server.max_event_bytes`", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "Wrong types or failed validation; names each field", body = ErrorBody),
-        (status = 503, description = "Redis unavailable; retry (idempotent)", body = ErrorBody),
-    ))]
-pub async fn consumer_event(
-    request: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-    _: WriteAccess,
-) -> Result<HttpResponse, ApiError> {
-    ingest(Source::Consumer, request, payload, state).await
-}
+single_event_route!(
+    order_event,
+    "/order-event/",
+    OrderEvent,
+    Source::Order,
+    "Ingest one order."
+);
+single_event_route!(
+    status_event,
+    "/status-event/",
+    StatusEvent,
+    Source::Status,
+    "Ingest one order status change."
+);
+single_event_route!(
+    restaurant_event,
+    "/restaurant-event/",
+    RestaurantEvent,
+    Source::Restaurant,
+    "Ingest one restaurant record (a changed record is an update)."
+);
+single_event_route!(
+    consumer_event,
+    "/consumer-event/",
+    ConsumerEvent,
+    Source::Consumer,
+    "Ingest one consumer record (a changed record is an update)."
+);
