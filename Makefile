@@ -13,11 +13,11 @@ services:
 
 # The API in the foreground, the worker (lake flush, simple_feature) in the background.
 run: services
-	$(CARGO) build --bin larder-api --bin larder-worker
-	@bash -c '$(CARGO) run -q --bin larder-worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; $(CARGO) run -q --bin larder-api'
+	$(CARGO) build -p larder-api -p larder-worker
+	@bash -c '$(CARGO) run -q -p larder-worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; $(CARGO) run -q -p larder-api'
 
 worker: services
-	$(CARGO) run --bin larder-worker
+	$(CARGO) run -p larder-worker
 
 test: services
 	$(CARGO) test --workspace --all-targets

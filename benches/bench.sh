@@ -16,7 +16,7 @@ BIN="$TARGET/release"
 
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 bash deploy/local/ensure-redis.sh
-cargo build --release --quiet --bin larder-api --bin larder
+cargo build --release --quiet -p larder-api -p larder-cli
 redis-cli -n "$DB" flushdb >/dev/null
 
 LARDER__SERVER__BIND="127.0.0.1:$PORT" LARDER__REDIS__URL="redis://127.0.0.1:6379/$DB" \
