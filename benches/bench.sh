@@ -40,13 +40,14 @@ export BENCH_KEYS="$WORK/keys.txt"
 
 rate() { awk '/Requests\/sec/ {print $2}'; }
 pct() { awk -v p="$1" '$1 == p {print $2}'; }
-baseline() { redis-benchmark -n "$1" -c 64 -P "${2:-1}" -q --csv "${@:3}" | tail -1 | cut -d, -f2 | tr -d '"'; }
+# redis-benchmark at the same concurrency (64 clients), on the bench database.
+baseline() { redis-benchmark -n "$1" -c 64 -P "${2:-1}" --dbnum "$DB" -q --csv "${@:3}" | tail -1 | cut -d, -f2 | tr -d '"'; }
 
 echo; echo "## 1. single lookup: GET /real-time-fs/get/restaurant/{random key}"
 echo "\$ wrk -t2 -c64 -d$DURATION --latency -s benches/lookup.lua http://127.0.0.1:$PORT"
 wrk -t2 -c64 -d"$DURATION" --latency -s benches/lookup.lua "http://127.0.0.1:$PORT" > "$WORK/lookup.txt"
 LOOKUP=$(rate < "$WORK/lookup.txt")
-REDIS_HGETALL=$(baseline 200000 1 -n "$DB" HGETALL "rtf_restaurant:$KEY")
+REDIS_HGETALL=$(baseline 200000 1 HGETALL "rtf_restaurant:$KEY")
 echo "larder: $LOOKUP req/s, p50 $(pct 50% < "$WORK/lookup.txt"), p99 $(pct 99% < "$WORK/lookup.txt")"
 echo "\$ redis-benchmark -n 200000 -c 64 HGETALL rtf_restaurant:{key}  → $REDIS_HGETALL req/s"
 awk -v a="$LOOKUP" -v b="$REDIS_HGETALL" 'BEGIN {printf "ratio larder / redis HGETALL: %.2f\n", a / b}'
@@ -56,16 +57,16 @@ echo "\$ wrk -t2 -c16 -d$DURATION --latency -s benches/batch.lua http://127.0.0.
 wrk -t2 -c16 -d"$DURATION" --latency -s benches/batch.lua "http://127.0.0.1:$PORT" > "$WORK/batch.txt"
 BATCH=$(rate < "$WORK/batch.txt")
 echo "larder: $BATCH req/s ($(awk -v r="$BATCH" 'BEGIN {printf "%.0f", r * 100}') entities/s), p50 $(pct 50% < "$WORK/batch.txt"), p99 $(pct 99% < "$WORK/batch.txt")"
-REDIS_PIPE=$(baseline 1000000 16 -n "$DB" HGETALL "rtf_restaurant:$KEY")
+REDIS_PIPE=$(baseline 1000000 16 HGETALL "rtf_restaurant:$KEY")
 echo "\$ redis-benchmark -n 1000000 -c 64 -P 16 HGETALL rtf_restaurant:{key}  → $REDIS_PIPE HGETALL/s"
 
 echo; echo "## 3. single-event ingest: POST /order-event/, a new order per request, feature views on"
-zcat "$WORK/data/order.json.gz" | head -1 | sed -E 's/"order_id": "[0-9a-f]+"/"order_id": "ORDER_ID"/' > "$WORK/order.json"
+{ zcat "$WORK/data/order.json.gz" || true; } | head -1 | sed -E 's/"order_id": "[0-9a-f]+"/"order_id": "ORDER_ID"/' > "$WORK/order.json"
 export BENCH_ORDER="$WORK/order.json"
 echo "\$ wrk -t2 -c64 -d$DURATION --latency -s benches/ingest.lua http://127.0.0.1:$PORT"
 wrk -t2 -c64 -d"$DURATION" --latency -s benches/ingest.lua "http://127.0.0.1:$PORT" > "$WORK/ingest.txt"
 echo "larder: $(rate < "$WORK/ingest.txt") events/s, p50 $(pct 50% < "$WORK/ingest.txt"), p99 $(pct 99% < "$WORK/ingest.txt"); non-2xx: $(grep -c 'Non-2xx' "$WORK/ingest.txt" || true)"
-echo "\$ redis-benchmark -n 200000 -c 64 HSET (a plain write, for scale) → $(baseline 200000 1 -n "$DB" HSET bench:h f v) req/s"
+echo "\$ redis-benchmark -n 200000 -c 64 HSET (a plain write, for scale) → $(baseline 200000 1 HSET bench:h f v) req/s"
 
 echo; echo "## 7. memory"
 echo "API RSS after the runs: $(ps -o rss= -p "$API_PID" | awk '{printf "%.0f MB", $1 / 1024}')"
