@@ -3,7 +3,7 @@ use std::{net::TcpListener, sync::Arc};
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use larder_http::{AccessTokens, AppState, Limits};
-use larder_redis::{RedisEventStore, RedisOnlineStore};
+use larder_redis::{RedisEventStore, RedisJobQueue, RedisOnlineStore};
 use larder_usecases::{EventClock, IngestService, LookupService};
 
 use crate::Settings;
@@ -24,7 +24,8 @@ impl Application {
         let clock = Arc::new(EventClock::default());
         let pool = larder_redis::connect(&settings.redis).map_err(anyhow::Error::msg)?;
         let event_store = Arc::new(RedisEventStore::new(pool.clone(), &settings.redis));
-        let online_store = Arc::new(RedisOnlineStore::new(pool, &settings.redis));
+        let online_store = Arc::new(RedisOnlineStore::new(pool.clone(), &settings.redis));
+        let jobs = Arc::new(RedisJobQueue::new(pool, &settings.redis).map_err(anyhow::Error::msg)?);
         let tokens = AccessTokens::new(
             settings.auth.read_tokens.clone(),
             settings.auth.write_tokens.clone(),
@@ -48,6 +49,7 @@ impl Application {
                 settings.server.max_lookup_entities,
             )),
             readiness: online_store,
+            jobs,
             tokens,
             limits: Limits {
                 max_event_bytes: settings.server.max_event_bytes,

@@ -52,8 +52,11 @@ pub struct WorkerSettings {
     pub flush_interval_ms: u64,
     /// Log entries per lake object (per event date).
     pub flush_batch: usize,
-    /// `simple_feature` (and its materialization) runs this often; the original DAG: 600.
-    pub simple_feature_every_secs: u64,
+    /// When `simple_feature` and `materialize` are queued: a 6-field cron expression, seconds
+    /// first (the original DAG: every 10 minutes, `0 */10 * * * *`).
+    pub simple_feature_cron: String,
+    /// Attempts of a job before a transient failure is final.
+    pub max_attempts: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,8 +159,13 @@ impl Settings {
         if self.lake.root.is_empty() {
             bail!("lake.root must be a directory or s3://bucket/prefix");
         }
-        if self.worker.flush_batch == 0 || self.worker.simple_feature_every_secs == 0 {
-            bail!("worker.flush_batch and worker.simple_feature_every_secs must be at least 1");
+        if self.worker.flush_batch == 0 || self.worker.max_attempts == 0 {
+            bail!("worker.flush_batch and worker.max_attempts must be at least 1");
+        }
+        if self.worker.simple_feature_cron.split_whitespace().count() < 6 {
+            bail!(
+                "worker.simple_feature_cron must have 6 fields, seconds first (e.g. \"0 */10 * * * *\")"
+            );
         }
         Ok(())
     }

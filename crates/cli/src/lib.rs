@@ -1,5 +1,6 @@
 //! The `larder` command's library: `replay` streams event files into the API, `generate` writes
-//! iFood-shaped data at any scale. A library so the end-to-end tests drive them in process.
+//! iFood-shaped data at any scale, `jobs` queues and follows worker jobs. A library so the end-to-end tests drive them in process.
 
 pub mod generate;
+pub mod jobs;
 pub mod replay;

@@ -23,6 +23,37 @@ enum Command {
     Replay(ReplayArgs),
     /// Write order.json.gz, status.json.gz, restaurant.csv.gz and consumer.csv.gz.
     Generate(GenerateArgs),
+    /// Queue and follow worker jobs (lake-flush, simple_feature, materialize).
+    Jobs(JobsArgs),
+}
+
+#[derive(clap::Args)]
+struct JobsArgs {
+    #[arg(
+        long,
+        env = "LARDER_URL",
+        default_value = "http://127.0.0.1:8000",
+        global = true
+    )]
+    url: String,
+    #[arg(long, env = "LARDER_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: JobsCommand,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Queue a run; prints its record.
+    Run {
+        /// lake-flush, simple_feature or materialize.
+        name: String,
+        /// Wait for the run to finish, at most this many seconds.
+        #[arg(long)]
+        wait: Option<u64>,
+    },
+    /// Print a run's record.
+    Status { id: String },
 }
 
 #[derive(clap::Args)]
@@ -142,6 +173,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Jobs(args) => {
+            let token = args.token.as_deref();
+            let record = match args.command {
+                JobsCommand::Run { name, wait } => {
+                    larder_cli::jobs::run(
+                        &args.url,
+                        token,
+                        &name,
+                        wait.map(std::time::Duration::from_secs),
+                    )
+                    .await?
+                }
+                JobsCommand::Status { id } => {
+                    larder_cli::jobs::status_of(&args.url, token, &id).await?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&record)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {
             let options = GenerateOptions {

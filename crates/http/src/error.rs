@@ -30,6 +30,8 @@ pub enum ApiError {
     UnknownFeature(String),
     #[error("no value for this key")]
     NotFound,
+    #[error("{0}")]
+    UnknownJob(String),
     #[error("no such route")]
     RouteNotFound,
     #[error("the body exceeds the limit of {limit} {unit}")]
@@ -71,6 +73,7 @@ impl ApiError {
             ApiError::UnknownSource(_) => ("unknown_source", StatusCode::NOT_FOUND),
             ApiError::UnknownFeature(_) => ("unknown_feature", StatusCode::NOT_FOUND),
             ApiError::NotFound => ("not_found", StatusCode::NOT_FOUND),
+            ApiError::UnknownJob(_) => ("unknown_job", StatusCode::NOT_FOUND),
             ApiError::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND),
             ApiError::PayloadTooLarge { .. } => {
                 ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE)
@@ -204,6 +207,7 @@ mod tests {
                 10,
             )),
             readiness: Arc::new(MockReadiness::new()),
+            jobs: Arc::new(larder_usecases::MockJobQueue::new()),
             tokens: AccessTokens::default(),
             limits: Limits {
                 max_event_bytes: 1 << 20,

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use larder_usecases::{IngestService, LookupService, Readiness};
+use larder_usecases::{IngestService, JobQueue, LookupService, Readiness};
 
 use crate::AccessTokens;
 
@@ -18,6 +18,7 @@ pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub lookup: Arc<LookupService>,
     pub readiness: Arc<dyn Readiness>,
+    pub jobs: Arc<dyn JobQueue>,
     pub tokens: AccessTokens,
     pub limits: Limits,
 }

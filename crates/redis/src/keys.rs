@@ -57,6 +57,11 @@ impl KeySpace {
         format!("{}larder:lease:{name}", self.prefix)
     }
 
+    /// The record of a job run.
+    pub fn job(&self, id: &str) -> String {
+        format!("{}larder:job:{id}", self.prefix)
+    }
+
     /// How many entities a view holds.
     pub fn entity_count(&self, view: &str) -> String {
         format!("{}larder:entities:{view}", self.prefix)

@@ -8,17 +8,21 @@
 
 mod clock;
 mod ingest;
+mod jobs;
 mod lookup;
 mod ports;
 
 pub use clock::{CLOCK_REFRESH, EventClock};
 pub use ingest::{IngestError, IngestService, ItemResult};
+pub use jobs::{JobName, JobQueue, JobRecord, UnknownJob};
 pub use lookup::{LookupError, LookupService, MAX_PAGE, OnlineAnswer, OnlineColumn, OnlineRequest};
 pub use ports::{
     BatchFeatureStore, EntityRead, EventLog, EventStore, EventWrite, Leases, LoggedEvent,
     ObjectStore, OnlineStore, Readiness, StoreError, StoredKeyPage, WriteOutcome,
 };
 
+#[cfg(any(test, feature = "mocks"))]
+pub use jobs::MockJobQueue;
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
     MockBatchFeatureStore, MockEventLog, MockEventStore, MockLeases, MockObjectStore,

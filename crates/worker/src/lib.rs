@@ -8,10 +8,12 @@
 //! or loses a row. Polars runs on blocking threads, never on an async executor.
 
 mod bronze;
+mod jobs;
 mod lake_flush;
-mod simple_feature;
+pub mod simple_feature;
 
 pub use bronze::{bronze_key, lake_scan_args, to_parquet};
+pub use jobs::{JobDeps, run_job_worker, run_schedule};
 pub use lake_flush::{FlushSummary, LakeError, flush_source};
 pub use simple_feature::{
     SimpleFeatureSummary, compute_simple_feature, materialize_simple_feature, run_simple_feature,

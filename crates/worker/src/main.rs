@@ -1,14 +1,15 @@
-//! `larder-worker`: flushes the event log into the lake continuously and computes and
-//! materializes `simple_feature` on its schedule. Several workers may run: leases keep each
-//! source's flush and each run of a batch job to one process at a time.
+//! `larder-worker`: flushes the event log into the lake continuously, runs queued jobs (apalis on
+//! Redis: `lake-flush`, `simple_feature`, `materialize`) and queues `simple_feature` and
+//! `materialize` on their cron schedule. Any number of workers may run: leases keep each source's
+//! flush and each cron tick to one process.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use larder_api::{Settings, init_telemetry};
 use larder_domain::Source;
-use larder_redis::{RedisBatchFeatures, RedisEventLog, RedisOnlineStore};
-use larder_usecases::{Leases, Readiness};
-use larder_worker::{flush_source, materialize_simple_feature, run_simple_feature};
+use larder_redis::{RedisBatchFeatures, RedisEventLog, RedisJobQueue, RedisOnlineStore};
+use larder_usecases::Readiness;
+use larder_worker::{JobDeps, flush_source, run_job_worker, run_schedule};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,22 +19,39 @@ async fn main() -> anyhow::Result<()> {
     RedisOnlineStore::new(pool.clone(), &settings.redis)
         .ping()
         .await?;
-    let log = Arc::new(RedisEventLog::new(pool.clone(), &settings.redis));
-    let features = RedisBatchFeatures::new(pool, &settings.redis);
-    let store = larder_s3::open_store(&settings.lake.root, &settings.s3).await?;
+    let deps = Arc::new(JobDeps {
+        store: larder_s3::open_store(&settings.lake.root, &settings.s3).await?,
+        log: Arc::new(RedisEventLog::new(pool.clone(), &settings.redis)),
+        features: Arc::new(RedisBatchFeatures::new(pool.clone(), &settings.redis)),
+        queue: RedisJobQueue::new(pool, &settings.redis)?,
+        cache_dir: PathBuf::from(&settings.lake.cache_dir),
+        results_dir: PathBuf::from(&settings.batch.results_dir),
+        flush_batch: settings.worker.flush_batch,
+        max_attempts: settings.worker.max_attempts,
+    });
     tracing::info!(lake = %settings.lake.root, "larder-worker started");
+    // Worker names must be unique per process: apalis re-queues the tasks of a name on register.
+    let name = format!("larder-worker-{}", std::process::id());
+    tokio::select! {
+        result = run_job_worker(name, deps.clone()) => result.map_err(|e| anyhow::anyhow!(e))?,
+        result = run_schedule(&settings.worker.simple_feature_cron, deps.clone()) => result.map_err(|e| anyhow::anyhow!(e))?,
+        () = flush_continuously(&deps, Duration::from_millis(settings.worker.flush_interval_ms)) => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("larder-worker stopping"),
+    }
+    Ok(())
+}
 
-    let every = Duration::from_secs(settings.worker.simple_feature_every_secs);
-    let mut next_batch = tokio::time::Instant::now();
+/// lake-flush without being asked: every source, then a pause when the log was empty.
+async fn flush_continuously(deps: &JobDeps, pause: Duration) {
     loop {
         let mut flushed = 0;
         for source in Source::ALL {
             match flush_source(
-                log.as_ref(),
-                log.as_ref(),
-                store.as_ref(),
+                deps.log.as_ref(),
+                deps.log.as_ref(),
+                deps.store.as_ref(),
                 source,
-                settings.worker.flush_batch,
+                deps.flush_batch,
                 20,
             )
             .await
@@ -44,49 +62,8 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        if tokio::time::Instant::now() >= next_batch {
-            next_batch += every;
-            if let Some(token) = log
-                .acquire("simple_feature", every.as_millis() as u64)
-                .await?
-            {
-                let cache = PathBuf::from(&settings.lake.cache_dir);
-                match run_simple_feature(
-                    store.as_ref(),
-                    &cache,
-                    &PathBuf::from(&settings.batch.results_dir),
-                )
-                .await
-                {
-                    Ok((frame, mut summary)) => {
-                        summary.materialized = materialize_simple_feature(&frame, &features)
-                            .await
-                            .unwrap_or_else(|error| {
-                                tracing::warn!(%error, "materialize failed");
-                                0
-                            });
-                        tracing::info!(
-                            orders = summary.orders_in,
-                            cpfs = summary.rows_out,
-                            materialized = summary.materialized,
-                            "simple_feature done"
-                        );
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "simple_feature failed; next run in {every:?}")
-                    }
-                }
-                // The lease expires on its own after `every`, so another worker skips this tick.
-                let _ = token;
-            }
-        }
         if flushed == 0 {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(settings.worker.flush_interval_ms)) => {}
-                _ = tokio::signal::ctrl_c() => break,
-            }
+            tokio::time::sleep(pause).await;
         }
     }
-    tracing::info!("larder-worker stopping");
-    Ok(())
 }

@@ -6,6 +6,7 @@ pub(crate) mod features_online;
 pub(crate) mod health;
 pub(crate) mod ingest_batch;
 pub(crate) mod ingest_one;
+pub(crate) mod jobs;
 mod query;
 
 use actix_web::web;
@@ -32,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/v1/features/online",
         web::post().to(features_online::online_features),
     )
+    .route("/v1/jobs/{name}", web::post().to(jobs::enqueue_job))
+    .route("/v1/jobs/{id}", web::get().to(jobs::job_status))
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready));
 }

@@ -1,0 +1,162 @@
+//! The jobs as apalis tasks: a worker consumes `{prefix}larder-jobs`, records each run's state,
+//! retries transient failures with backoff (apalis reschedules a failed task `attempt` seconds
+//! later) up to a cap, and marks permanent failures failed with the reason. A cron scheduler
+//! queues `simple_feature` and `materialize` on the configured schedule; a lease per tick keeps
+//! several workers from queueing the same tick twice.
+
+use std::{path::PathBuf, str::FromStr, sync::Arc};
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use larder_domain::Source;
+use larder_redis::{JobRequest, RedisBatchFeatures, RedisEventLog, RedisJobQueue};
+use larder_usecases::{JobName, JobQueue, Leases, ObjectStore};
+use polars::prelude::*;
+use serde_json::{Value, json};
+
+use crate::{
+    LakeError, flush_source, materialize_simple_feature, run_simple_feature,
+    simple_feature::GOLD_KEY,
+};
+
+/// What the jobs need.
+pub struct JobDeps {
+    pub store: Arc<dyn ObjectStore>,
+    pub log: Arc<RedisEventLog>,
+    pub features: Arc<RedisBatchFeatures>,
+    pub queue: RedisJobQueue,
+    pub cache_dir: PathBuf,
+    pub results_dir: PathBuf,
+    pub flush_batch: usize,
+    /// Attempts before a transient failure becomes permanent.
+    pub max_attempts: usize,
+}
+
+impl JobDeps {
+    /// Runs job `name` once.
+    ///
+    /// # Errors
+    /// What the job failed with; [`LakeError::is_transient`] tells whether a retry can help.
+    pub async fn run(&self, name: JobName) -> Result<Value, LakeError> {
+        match name {
+            JobName::LakeFlush => {
+                let (mut rows, mut objects) = (0, Vec::new());
+                for source in Source::ALL {
+                    let summary = flush_source(
+                        self.log.as_ref(),
+                        self.log.as_ref(),
+                        self.store.as_ref(),
+                        source,
+                        self.flush_batch,
+                        1_000,
+                    )
+                    .await?;
+                    rows += summary.rows;
+                    objects.extend(summary.objects);
+                }
+                Ok(
+                    json!({"rows_in": rows, "rows_out": rows, "objects_written": objects.len(), "objects": objects}),
+                )
+            }
+            JobName::SimpleFeature => {
+                let (_, summary) =
+                    run_simple_feature(self.store.as_ref(), &self.cache_dir, &self.results_dir)
+                        .await?;
+                Ok(
+                    json!({"rows_in": summary.orders_in, "rows_out": summary.rows_out, "objects_written": summary.objects.len(), "objects": summary.objects}),
+                )
+            }
+            JobName::Materialize => {
+                let Some(bytes) = self.store.get(GOLD_KEY).await? else {
+                    return Ok(
+                        json!({"rows_in": 0, "rows_out": 0, "objects_written": 0, "note": "no simple_feature in gold yet"}),
+                    );
+                };
+                let frame = tokio::task::spawn_blocking(move || {
+                    ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+                })
+                .await
+                .map_err(|e| LakeError::Encode(e.to_string()))?
+                .map_err(|e| LakeError::Encode(e.to_string()))?;
+                let written = materialize_simple_feature(&frame, self.features.as_ref()).await?;
+                Ok(json!({"rows_in": frame.height(), "rows_out": written, "objects_written": 0}))
+            }
+        }
+    }
+}
+
+/// The apalis handler of one queued run.
+async fn run_queued(
+    request: JobRequest,
+    deps: Data<Arc<JobDeps>>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let attempt = attempt.current().max(1);
+    deps.queue.started(&request.id, attempt).await?;
+    let outcome = match JobName::from_str(&request.name) {
+        Ok(name) => deps.run(name).await,
+        Err(unknown) => Err(LakeError::Encode(unknown.to_string())),
+    };
+    match outcome {
+        Ok(summary) => {
+            deps.queue.succeeded(&request.id, &summary).await?;
+            tracing::info!(job = %request.name, id = %request.id, "job succeeded");
+            Ok(())
+        }
+        Err(error) if error.is_transient() && attempt < deps.max_attempts => {
+            tracing::warn!(job = %request.name, id = %request.id, attempt, %error, "job failed; will retry");
+            deps.queue
+                .failed(&request.id, &error.to_string(), true)
+                .await?;
+            Err(error.into())
+        }
+        Err(error) => {
+            tracing::error!(job = %request.name, id = %request.id, attempt, %error, "job failed for good");
+            deps.queue
+                .failed(&request.id, &error.to_string(), false)
+                .await?;
+            Err(AbortError::new(error).into())
+        }
+    }
+}
+
+/// Consumes the job queue until the process stops.
+///
+/// # Errors
+/// When the worker cannot run.
+pub async fn run_job_worker(name: String, deps: Arc<JobDeps>) -> Result<(), BoxDynError> {
+    let storage = deps.queue.storage().await?;
+    WorkerBuilder::new(name)
+        .backend(storage)
+        .data(deps)
+        .build(run_queued)
+        .run()
+        .await?;
+    Ok(())
+}
+
+async fn on_tick(tick: Tick, deps: Data<Arc<JobDeps>>) -> Result<(), BoxDynError> {
+    let lease = format!("cron:simple_feature:{}", tick.get_timestamp());
+    if deps.log.acquire(&lease, 3_600_000).await?.is_some() {
+        deps.queue.enqueue(JobName::SimpleFeature).await?;
+        deps.queue.enqueue(JobName::Materialize).await?;
+    }
+    Ok(())
+}
+
+/// Queues `simple_feature` then `materialize` on `schedule` (6 fields, seconds first) until the
+/// process stops.
+///
+/// # Errors
+/// When the schedule does not parse or the scheduler cannot run.
+pub async fn run_schedule(schedule: &str, deps: Arc<JobDeps>) -> Result<(), BoxDynError> {
+    let schedule = cron::Schedule::from_str(schedule)
+        .map_err(|e| format!("worker.simple_feature_cron: {e}"))?;
+    WorkerBuilder::new("larder-cron")
+        .backend(CronScheduler::new(schedule))
+        .data(deps)
+        .build(on_tick)
+        .run()
+        .await?;
+    Ok(())
+}
