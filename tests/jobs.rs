@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 fn deps(app: &TestApp, store: Arc<dyn ObjectStore>, max_attempts: usize) -> Arc<JobDeps> {
     let pool = larder_redis::connect(&app.settings.redis).unwrap();
     Arc::new(JobDeps {
+        views: Arc::new(app.settings.features.load_views().unwrap()),
         store,
         log: Arc::new(RedisEventLog::new(pool.clone(), &app.settings.redis)),
         features: Arc::new(RedisBatchFeatures::new(pool.clone(), &app.settings.redis)),

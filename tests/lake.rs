@@ -393,3 +393,139 @@ async fn a_full_event_log_answers_503_until_the_lake_catches_up() {
     );
     app.cleanup().await;
 }
+
+/// Sums tile values of `entity`/`measure`/`tier` in a view's `tiles.parquet`.
+fn tile_total(lake: &Path, view: &str, entity: &str, measure: &str, tier: &str) -> i64 {
+    let path = lake.join(format!("gold/{view}/tiles.parquet"));
+    let (entity, measure, tier) = (entity.to_owned(), measure.to_owned(), tier.to_owned());
+    std::thread::spawn(move || {
+        let frame = LazyFrame::scan_parquet(
+            PlRefPath::new(path.to_string_lossy().as_ref()),
+            ScanArgsParquet::default(),
+        )
+        .unwrap()
+        .filter(
+            col("entity")
+                .eq(lit(entity))
+                .and(col("measure").eq(lit(measure)))
+                .and(col("tier").eq(lit(tier))),
+        )
+        .select([col("value").sum()])
+        .collect()
+        .unwrap();
+        frame
+            .column("value")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .get(0)
+            .unwrap_or(0)
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feature_history_writes_every_view_as_change_rows_and_tiles() {
+    let app = TestApp::spawn().await;
+    // The cancellation arrives before its order: offline, the join resolves all the same.
+    app.post_json(
+        "/status-event/",
+        &larder_e2e::status_event("s1", "o1", "CANCELLED", "2019-01-02T10:30:00.000Z"),
+    )
+    .await;
+    app.post_json(
+        "/restaurant-event/",
+        &larder_e2e::restaurant_event("r1", 60.0),
+    )
+    .await;
+    for (i, at) in [
+        "2019-01-02T10:00:00.000Z",
+        "2019-01-02T11:00:00.000Z",
+        "2019-01-03T09:00:00.000Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.post_json(
+            "/order-event/",
+            &order_event(
+                &format!("o{}", i + 1),
+                "r1",
+                "c1",
+                10.0 * (i as f64 + 1.0),
+                at,
+            ),
+        )
+        .await;
+    }
+    let lake = temp_dir("larder-lake");
+    let store = LocalDirectory::new(&lake);
+    let log = event_log(&app);
+    for source in Source::ALL {
+        flush_source(&log, &log, &store, source, 100, 10)
+            .await
+            .unwrap();
+    }
+    let views = std::sync::Arc::new(app.settings.features.load_views().unwrap());
+    let summary =
+        larder_worker::run_feature_history(&store, &temp_dir("larder-cache"), views.clone())
+            .await
+            .unwrap();
+    assert_eq!(summary["rows_in"], 5);
+    for view in ["restaurant", "consumer", "order"] {
+        for table in ["changes", "tiles", "distinct", "frequencies"] {
+            assert!(
+                store
+                    .get(&format!("gold/{view}/{table}.parquet"))
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{view}/{table}"
+            );
+        }
+    }
+    let restaurant = views.view("restaurant").unwrap();
+    let measure = |kind: larder_domain::MeasureKind, source: Source, filtered: bool| {
+        restaurant
+            .measures
+            .iter()
+            .find(|m| m.kind == kind && m.source == source && m.filter.is_some() == filtered)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let orders = measure(larder_domain::MeasureKind::Count, Source::Order, false);
+    let revenue = measure(larder_domain::MeasureKind::Sum, Source::Order, false);
+    let cancellations = measure(larder_domain::MeasureKind::Count, Source::Status, true);
+    // Both tiers hold every order; sums are fixed point (10⁻⁶), as online.
+    assert_eq!(tile_total(&lake, "restaurant", "r1", &orders, "m"), 3);
+    assert_eq!(tile_total(&lake, "restaurant", "r1", &orders, "h"), 3);
+    assert_eq!(
+        tile_total(&lake, "restaurant", "r1", &revenue, "h"),
+        60_000_000
+    );
+    assert_eq!(
+        tile_total(&lake, "restaurant", "r1", &cancellations, "h"),
+        1
+    );
+
+    let changes = {
+        let path = lake.join("gold/restaurant/changes.parquet");
+        std::thread::spawn(move || {
+            LazyFrame::scan_parquet(
+                PlRefPath::new(path.to_string_lossy().as_ref()),
+                ScanArgsParquet::default(),
+            )
+            .unwrap()
+            .filter(col("feature").eq(lit("avg_ticket")))
+            .collect()
+            .unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(strings(&changes, "value"), ["60.0"]);
+    assert_eq!(strings(&changes, "entity"), ["r1"]);
+    app.cleanup().await;
+}

@@ -16,12 +16,15 @@ pub enum JobName {
     SimpleFeature,
     /// The latest `simple_feature` from gold into Redis.
     Materialize,
+    /// Every feature view from bronze into `gold/{view}/` (change rows and tiles).
+    FeatureHistory,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 3] = [
+    pub const ALL: [JobName; 4] = [
         JobName::LakeFlush,
         JobName::SimpleFeature,
+        JobName::FeatureHistory,
         JobName::Materialize,
     ];
 
@@ -30,6 +33,7 @@ impl JobName {
             JobName::LakeFlush => "lake-flush",
             JobName::SimpleFeature => "simple_feature",
             JobName::Materialize => "materialize",
+            JobName::FeatureHistory => "feature-history",
         }
     }
 }
@@ -41,7 +45,9 @@ impl fmt::Display for JobName {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown job `{0}`; valid jobs are lake-flush, simple_feature, materialize")]
+#[error(
+    "unknown job `{0}`; valid jobs are lake-flush, simple_feature, feature-history, materialize"
+)]
 pub struct UnknownJob(pub String);
 
 impl FromStr for JobName {

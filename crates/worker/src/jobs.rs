@@ -8,20 +8,21 @@ use std::{path::PathBuf, str::FromStr, sync::Arc};
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
-use larder_domain::Source;
+use larder_domain::{FeatureViews, Source};
 use larder_redis::{JobRequest, RedisBatchFeatures, RedisEventLog, RedisJobQueue};
 use larder_usecases::{JobName, JobQueue, Leases, ObjectStore};
 use polars::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{
-    LakeError, flush_source, materialize_simple_feature, run_simple_feature,
+    LakeError, flush_source, materialize_simple_feature, run_feature_history, run_simple_feature,
     simple_feature::GOLD_KEY,
 };
 
 /// What the jobs need.
 pub struct JobDeps {
     pub store: Arc<dyn ObjectStore>,
+    pub views: Arc<FeatureViews>,
     pub log: Arc<RedisEventLog>,
     pub features: Arc<RedisBatchFeatures>,
     pub queue: RedisJobQueue,
@@ -65,6 +66,9 @@ impl JobDeps {
                 Ok(
                     json!({"rows_in": summary.orders_in, "rows_out": summary.rows_out, "objects_written": summary.objects.len(), "objects": summary.objects}),
                 )
+            }
+            JobName::FeatureHistory => {
+                run_feature_history(self.store.as_ref(), &self.cache_dir, self.views.clone()).await
             }
             JobName::Materialize => {
                 let Some(bytes) = self.store.get(GOLD_KEY).await? else {

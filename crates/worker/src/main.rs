@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
         .ping()
         .await?;
     let deps = Arc::new(JobDeps {
+        views: Arc::new(settings.features.load_views()?),
         store: larder_s3::open_store(&settings.lake.root, &settings.s3).await?,
         log: Arc::new(RedisEventLog::new(pool.clone(), &settings.redis)),
         features: Arc::new(RedisBatchFeatures::new(pool.clone(), &settings.redis)),

@@ -14,7 +14,7 @@ use crate::{
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobAnswer {
     pub id: String,
-    /// `lake-flush`, `simple_feature` or `materialize`.
+    /// `lake-flush`, `simple_feature`, `feature-history` or `materialize`.
     pub name: String,
     /// `queued`, `running`, `retrying`, `succeeded` or `failed`.
     pub state: String,
@@ -47,7 +47,7 @@ impl From<JobRecord> for JobAnswer {
 
 /// Queue a run of a job now (larder-worker runs it; the schedule runs them anyway).
 #[utoipa::path(post, path = "/v1/jobs/{name}", tag = "jobs",
-    params(("name" = String, Path, description = "lake-flush, simple_feature or materialize")),
+    params(("name" = String, Path, description = "lake-flush, simple_feature, feature-history or materialize")),
     security((), ("bearer" = [])),
     responses(
         (status = 202, description = "Queued", body = JobAnswer),
