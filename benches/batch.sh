@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Batch-side figures: generate ORDERS orders, replay them through the API while larder-worker
+# flushes the event log into a local lake, then time the jobs (simple_feature, feature-history)
+# and report the worker's peak RSS. Usage: ORDERS=500000 bash benches/batch.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORDERS="${ORDERS:-500000}"
+PORT="${BENCH_PORT:-8791}"
+DB=13
+WORK="$(mktemp -d /tmp/larder-batch.XXXX)"
+BIN="${CARGO_TARGET_DIR:-target}/release"
+export LARDER__REDIS__URL="redis://127.0.0.1:6379/$DB" LARDER__LOG__LEVEL=warn \
+       LARDER__LAKE__ROOT="$WORK/lake" LARDER__LAKE__CACHE_DIR="$WORK/cache" \
+       LARDER__BATCH__RESULTS_DIR="$WORK/results" LARDER__SERVER__BIND="127.0.0.1:$PORT"
+
+bash deploy/local/ensure-redis.sh
+cargo build --release --quiet -p larder-api -p larder-cli -p larder-worker
+redis-cli -n "$DB" flushdb >/dev/null
+"$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
+"$BIN/larder-worker" > "$WORK/worker.log" 2>&1 & WORKER=$!
+trap 'kill $API $WORKER 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
+
+echo "\$ larder generate --out DIR --orders $ORDERS --seed 3"
+"$BIN/larder" generate --out "$WORK/data" --orders "$ORDERS" --seed 3
+start=$(date +%s.%N)
+echo "\$ larder replay --url http://127.0.0.1:$PORT --progress quiet DIR   (worker flushing meanwhile)"
+"$BIN/larder" replay --url "http://127.0.0.1:$PORT" --progress quiet "$WORK/data"
+backlog() { for s in order status restaurant consumer; do redis-cli -n "$DB" xlen "events:$s"; done | awk '{t += $1} END {print t}'; }
+while [ "$(backlog)" != 0 ]; do sleep 1; done
+echo "replay + lake flush done (every stream empty) after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
+echo "Redis used memory: $(redis-cli info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
+
+for job in simple_feature feature-history; do
+    echo "\$ larder jobs run $job --wait 1800 --url http://127.0.0.1:$PORT"
+    "$BIN/larder" jobs run "$job" --wait 1800 --url "http://127.0.0.1:$PORT" > "$WORK/$job.json"
+    python3 - "$WORK/$job.json" <<'PY'
+import json, sys
+from datetime import datetime
+r = json.load(open(sys.argv[1]))
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+secs = (t(r["finished_at"]) - t(r["started_at"])).total_seconds()
+s = r["summary"]
+print(f"{r['name']}: {secs:.2f} s, rows_in {s['rows_in']} ({s['rows_in'] / max(secs, 1e-9):,.0f}/s), rows_out {s['rows_out']}, objects {s['objects_written']}")
+PY
+done
+echo "worker peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' /proc/$WORKER/status)"
