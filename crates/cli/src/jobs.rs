@@ -5,7 +5,22 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-/// Queues `name`; with `wait`, polls until the run succeeds or fails (at most `timeout`).
+/// Sends `request` (with the token, if any) and answers its JSON body, or the error status.
+async fn call(request: reqwest::RequestBuilder, token: Option<&str>) -> anyhow::Result<Value> {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let response = request.send().await.context("reaching the API")?;
+    let status = response.status();
+    let body: Value = response.json().await.context("reading the answer")?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {body}");
+    }
+    Ok(body)
+}
+
+/// Queues `name`; with `wait`, polls until the run succeeds or fails (at most `wait`).
 ///
 /// # Errors
 /// When the API refuses or cannot be reached, or the run fails or times out while waiting.
@@ -15,17 +30,12 @@ pub async fn run(
     name: &str,
     wait: Option<Duration>,
 ) -> anyhow::Result<Value> {
-    let http = reqwest::Client::new();
-    let mut request = http.post(format!("{}/v1/jobs/{name}", url.trim_end_matches('/')));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.context("reaching the API")?;
-    let status = response.status();
-    let body: Value = response.json().await.context("reading the answer")?;
-    if !status.is_success() {
-        bail!("HTTP {status}: {body}");
-    }
+    let url = url.trim_end_matches('/');
+    let body = call(
+        reqwest::Client::new().post(format!("{url}/v1/jobs/{name}")),
+        token,
+    )
+    .await?;
     let Some(timeout) = wait else { return Ok(body) };
     let id = body["id"]
         .as_str()
@@ -50,16 +60,10 @@ pub async fn run(
 /// # Errors
 /// When the API refuses or cannot be reached.
 pub async fn status_of(url: &str, token: Option<&str>, id: &str) -> anyhow::Result<Value> {
-    let mut request =
-        reqwest::Client::new().get(format!("{}/v1/jobs/{id}", url.trim_end_matches('/')));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.context("reaching the API")?;
-    let status = response.status();
-    let body: Value = response.json().await.context("reading the answer")?;
-    if !status.is_success() {
-        bail!("HTTP {status}: {body}");
-    }
-    Ok(body)
+    let url = url.trim_end_matches('/');
+    call(
+        reqwest::Client::new().get(format!("{url}/v1/jobs/{id}")),
+        token,
+    )
+    .await
 }
