@@ -55,6 +55,9 @@ pub struct WorkerSettings {
     /// When `simple_feature` and `materialize` are queued: a 6-field cron expression, seconds
     /// first (the original DAG: every 10 minutes, `0 */10 * * * *`).
     pub simple_feature_cron: String,
+    /// When `feature-history` is queued (cron, seconds first); empty: only on request.
+    #[serde(default)]
+    pub feature_history_cron: String,
     /// Attempts of a job before a transient failure is final.
     pub max_attempts: usize,
 }

@@ -139,26 +139,45 @@ pub async fn run_job_worker(name: String, deps: Arc<JobDeps>) -> Result<(), BoxD
     Ok(())
 }
 
-async fn on_tick(tick: Tick, deps: Data<Arc<JobDeps>>) -> Result<(), BoxDynError> {
-    let lease = format!("cron:simple_feature:{}", tick.get_timestamp());
-    if deps.log.acquire(&lease, 3_600_000).await?.is_some() {
-        deps.queue.enqueue(JobName::SimpleFeature).await?;
-        deps.queue.enqueue(JobName::Materialize).await?;
+/// What one schedule queues on each tick, in order.
+#[derive(Clone)]
+struct Scheduled {
+    deps: Arc<JobDeps>,
+    jobs: Vec<JobName>,
+}
+
+async fn on_tick(tick: Tick, scheduled: Data<Scheduled>) -> Result<(), BoxDynError> {
+    let names: Vec<&str> = scheduled.jobs.iter().map(|j| j.as_str()).collect();
+    let lease = format!("cron:{}:{}", names.join("+"), tick.get_timestamp());
+    if scheduled
+        .deps
+        .log
+        .acquire(&lease, 3_600_000)
+        .await?
+        .is_some()
+    {
+        for job in &scheduled.jobs {
+            scheduled.deps.queue.enqueue(*job).await?;
+        }
     }
     Ok(())
 }
 
-/// Queues `simple_feature` then `materialize` on `schedule` (6 fields, seconds first) until the
-/// process stops.
+/// Queues `jobs` in order on `schedule` (6 fields, seconds first) until the process stops;
+/// `setting` names the schedule in errors.
 ///
 /// # Errors
 /// When the schedule does not parse or the scheduler cannot run.
-pub async fn run_schedule(schedule: &str, deps: Arc<JobDeps>) -> Result<(), BoxDynError> {
-    let schedule = cron::Schedule::from_str(schedule)
-        .map_err(|e| format!("worker.simple_feature_cron: {e}"))?;
-    WorkerBuilder::new("larder-cron")
+pub async fn run_schedule(
+    setting: &str,
+    schedule: &str,
+    jobs: Vec<JobName>,
+    deps: Arc<JobDeps>,
+) -> Result<(), BoxDynError> {
+    let schedule = cron::Schedule::from_str(schedule).map_err(|e| format!("{setting}: {e}"))?;
+    WorkerBuilder::new(format!("larder-cron-{setting}"))
         .backend(CronScheduler::new(schedule))
-        .data(deps)
+        .data(Scheduled { deps, jobs })
         .build(on_tick)
         .run()
         .await?;

@@ -8,7 +8,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use larder_api::{Settings, init_telemetry};
 use larder_domain::Source;
 use larder_redis::{RedisBatchFeatures, RedisEventLog, RedisJobQueue, RedisOnlineStore};
-use larder_usecases::Readiness;
+use larder_usecases::{JobName, Readiness};
 use larder_worker::{JobDeps, flush_source, run_job_worker, run_schedule};
 
 #[tokio::main]
@@ -35,11 +35,32 @@ async fn main() -> anyhow::Result<()> {
     let name = format!("larder-worker-{}", std::process::id());
     tokio::select! {
         result = run_job_worker(name, deps.clone()) => result.map_err(|e| anyhow::anyhow!(e))?,
-        result = run_schedule(&settings.worker.simple_feature_cron, deps.clone()) => result.map_err(|e| anyhow::anyhow!(e))?,
+        result = run_schedule(
+            "worker.simple_feature_cron",
+            &settings.worker.simple_feature_cron,
+            vec![JobName::SimpleFeature, JobName::Materialize],
+            deps.clone(),
+        ) => result.map_err(|e| anyhow::anyhow!(e))?,
+        result = feature_history(&settings.worker.feature_history_cron, deps.clone()) => result?,
         () = flush_continuously(&deps, Duration::from_millis(settings.worker.flush_interval_ms)) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("larder-worker stopping"),
     }
     Ok(())
+}
+
+/// The optional feature-history schedule; never returns when it is off.
+async fn feature_history(schedule: &str, deps: Arc<JobDeps>) -> anyhow::Result<()> {
+    if schedule.trim().is_empty() {
+        return std::future::pending().await;
+    }
+    run_schedule(
+        "worker.feature_history_cron",
+        schedule,
+        vec![JobName::FeatureHistory],
+        deps,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// lake-flush without being asked: every source, then a pause when the log was empty.
