@@ -6,13 +6,15 @@ port="${S3_PORT:-9010}"
 if curl -s -o /dev/null "http://127.0.0.1:${port}/moto-api/" 2>/dev/null; then
     exit 0
 fi
-if ! command -v moto_server >/dev/null 2>&1; then
+# `python3 -m moto.server` rather than the `moto_server` script: a fresh pip install may not have
+# put the script on PATH yet (pyenv shims need a rehash).
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
     echo "installing moto[server] (PyPI)" >&2
     python3 -m pip install --quiet 'moto[server]'
 fi
-echo "starting moto_server on 127.0.0.1:${port}" >&2
+echo "starting moto's server on 127.0.0.1:${port}" >&2
 mkdir -p /tmp/larder-s3
-nohup moto_server -H 127.0.0.1 -p "${port}" > /tmp/larder-s3/moto.log 2>&1 &
+nohup python3 -m moto.server -H 127.0.0.1 -p "${port}" > /tmp/larder-s3/moto.log 2>&1 &
 for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:${port}/moto-api/" 2>/dev/null && exit 0
     sleep 0.1
