@@ -19,7 +19,7 @@ pub use batch::{BATCH_FEATURES, BatchFeature, SIMPLE_FEATURE};
 pub use errors::{FieldError, FieldErrors};
 pub use events::{
     ConsumerEvent, Event, FieldType, OrderEvent, OrderStatus, RestaurantEvent, StatusEvent,
-    content_fingerprint,
+    content_fingerprint, raw_fields_of,
 };
 pub use features::*;
 pub use keys::{EntityKey, FeatureName, InvalidName, is_valid_id};

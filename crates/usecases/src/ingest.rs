@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use larder_domain::{Event, FeatureViews, FieldErrors, Source, content_fingerprint};
+use larder_domain::{Event, FeatureViews, FieldErrors, Source, content_fingerprint, raw_fields_of};
 use serde_json::Value;
 
 use crate::{EventClock, EventStore, EventWrite, StoreError, WriteOutcome};
@@ -135,14 +135,21 @@ impl IngestService {
             .collect())
     }
 
+    /// Serialises the event once and derives payload, fingerprint, raw fields and view updates
+    /// from that one value (this is the per-event hot path of ingestion).
     fn write_for(&self, event: &Event) -> EventWrite {
-        let payload = event.to_json();
+        let value = event.to_value();
+        let payload = value.to_string();
+        let updates = match &value {
+            Value::Object(record) => self.views.updates_for_record(event, record),
+            _ => Vec::new(),
+        };
         EventWrite {
             id: event.id().to_owned(),
             fingerprint: content_fingerprint(&payload),
-            raw_fields: event.raw_fields(),
+            raw_fields: raw_fields_of(&value),
             event_time_ms: event.event_time().millis(),
-            updates: self.views.updates_for(event),
+            updates,
             payload,
         }
     }

@@ -112,34 +112,32 @@ impl Event {
         value.unwrap_or_default()
     }
 
-    /// The record as compact JSON with normalised values (fields in declaration order, absent
+    /// The record as compact JSON with normalised values (fields in name order, absent
     /// optionals omitted): equal records have equal text, whatever spelling they arrived in.
+    /// This is `to_value()` as text; callers holding the value print it instead.
     pub fn to_json(&self) -> String {
-        let json = match self {
-            Event::Order(e) => serde_json::to_string(e),
-            Event::Status(e) => serde_json::to_string(e),
-            Event::Restaurant(e) => serde_json::to_string(e),
-            Event::Consumer(e) => serde_json::to_string(e),
-        };
-        // Serialising plain structs of strings, numbers and booleans cannot fail.
-        json.unwrap_or_default()
+        self.to_value().to_string()
     }
 
     /// The record as `(field, text)` pairs, the shape of the original `raw_{source}:{id}` hash:
     /// numbers and booleans as their JSON text, absent optionals left out.
     pub fn raw_fields(&self) -> Vec<(String, String)> {
-        let value = serde_json::from_str::<Value>(&self.to_json()).unwrap_or_default();
-        let Value::Object(object) = value else {
-            return Vec::new();
-        };
-        object
-            .into_iter()
-            .map(|(field, value)| match value {
-                Value::String(text) => (field, text),
-                other => (field, other.to_string()),
-            })
-            .collect()
+        raw_fields_of(&self.to_value())
     }
+}
+
+/// [`Event::raw_fields`] of a record already turned into a value with [`Event::to_value`].
+pub fn raw_fields_of(record: &Value) -> Vec<(String, String)> {
+    let Value::Object(object) = record else {
+        return Vec::new();
+    };
+    object
+        .iter()
+        .map(|(field, value)| match value {
+            Value::String(text) => (field.clone(), text.clone()),
+            other => (field.clone(), other.to_string()),
+        })
+        .collect()
 }
 
 /// A 64-bit fingerprint of an event's normalised content, stable across processes and releases,

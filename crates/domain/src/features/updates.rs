@@ -106,10 +106,19 @@ fn matches(record: &Map<String, Value>, filter: Option<(&str, &str)>) -> bool {
 impl FeatureViews {
     /// Every entity update `event` causes, view by view.
     pub fn updates_for(&self, event: &Event) -> Vec<EntityUpdate> {
-        let value = event.to_value();
-        let Some(record) = value.as_object() else {
-            return Vec::new();
-        };
+        match event.to_value() {
+            Value::Object(record) => self.updates_for_record(event, &record),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Self::updates_for`] with the record already turned into a value ([`Event::to_value`]),
+    /// so ingestion serialises each event once.
+    pub fn updates_for_record(
+        &self,
+        event: &Event,
+        record: &Map<String, Value>,
+    ) -> Vec<EntityUpdate> {
         let time_ms = event.event_time().millis();
         let mut updates = Vec::new();
         for view in self.views() {
