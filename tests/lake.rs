@@ -213,10 +213,6 @@ impl EventLog for DiesBeforeAcknowledging<'_> {
         }
         self.inner.acknowledge(source, ids).await
     }
-
-    async fn backlog(&self, source: Source) -> Result<u64, StoreError> {
-        self.inner.backlog(source).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

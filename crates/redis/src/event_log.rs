@@ -138,19 +138,6 @@ impl EventLog for RedisEventLog {
         })
         .await
     }
-
-    async fn backlog(&self, source: Source) -> Result<u64, StoreError> {
-        let stream = self.keys.stream(source);
-        self.timed(async {
-            let mut conn = self.conn().await?;
-            redis::cmd("XLEN")
-                .arg(stream)
-                .query_async(&mut conn)
-                .await
-                .map_err(from_redis)
-        })
-        .await
-    }
 }
 
 #[async_trait]

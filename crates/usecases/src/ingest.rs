@@ -50,10 +50,6 @@ impl IngestService {
         }
     }
 
-    pub fn max_batch_events(&self) -> usize {
-        self.max_batch_events
-    }
-
     /// Ingests one event; answers whether it was new or a resend, with its id.
     ///
     /// # Errors

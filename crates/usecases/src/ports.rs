@@ -191,12 +191,6 @@ pub trait EventLog: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when the log cannot be reached.
     async fn acknowledge(&self, source: Source, ids: &[String]) -> Result<(), StoreError>;
-
-    /// Entries of `source` not flushed yet.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when the log cannot be reached.
-    async fn backlog(&self, source: Source) -> Result<u64, StoreError>;
 }
 
 /// Exclusive, expiring leases, so that several worker processes never run the same work at once.

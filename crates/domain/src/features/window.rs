@@ -39,10 +39,6 @@ impl Tier {
         }
     }
 
-    pub fn from_tag(tag: &str) -> Option<Self> {
-        Tier::ALL.into_iter().find(|t| t.tag() == tag)
-    }
-
     /// Buckets kept beyond the longest window of the tier: how far before an entity's newest
     /// event a window of maximal length can still end (`as_of`) and be evaluated whole.
     pub fn slack(self) -> i64 {
