@@ -81,7 +81,6 @@ pub fn compute_simple_feature(
 }
 
 fn with_time(frame: DataFrame, computed_at: Timestamp) -> PolarsResult<DataFrame> {
-    let height = frame.height();
     frame
         .lazy()
         .with_column(
@@ -90,13 +89,6 @@ fn with_time(frame: DataFrame, computed_at: Timestamp) -> PolarsResult<DataFrame
                 .alias("computed_at"),
         )
         .collect()
-        .map(|f| {
-            if f.height() == height {
-                f
-            } else {
-                f.head(Some(height))
-            }
-        })
 }
 
 /// Computes `simple_feature` and writes it to the results directory and the lake's gold zone.
@@ -183,4 +175,25 @@ pub async fn materialize_simple_feature(
         ));
     }
     Ok(features.write("simple_feature", rows).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_lake_gives_an_empty_simple_feature_with_every_column() {
+        let dir = std::env::temp_dir().join(format!("larder-empty-lake-{}", std::process::id()));
+        let (frame, orders) = compute_simple_feature(&dir, Timestamp::now()).unwrap();
+        assert_eq!((frame.height(), orders), (0, 0));
+        let names: Vec<&str> = frame
+            .get_column_names()
+            .into_iter()
+            .map(|n| n.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["cpf", "avg_order_total_amount", "orders", "computed_at"]
+        );
+    }
 }
