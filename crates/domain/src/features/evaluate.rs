@@ -98,12 +98,18 @@ impl FeatureView {
             .collect()
     }
 
-    /// Every feature of the view at `as_of`, in declaration order.
+    /// Every feature of the view at `as_of`, in declaration order, from the online store's state.
     pub fn evaluate(&self, state: &EntityState, as_of_ms: i64) -> Vec<FeatureValue> {
-        let parsed = Parsed::new(state);
-        let exists = !state.fields.is_empty();
-        let newest = parse_i64(state.fields.get(field::NEWEST));
-        let mut distinct = state.distinct.iter();
+        self.evaluate_from(&Parsed::new(state), as_of_ms)
+    }
+
+    /// Every feature of the view at `as_of`, in declaration order, from any [`StateRead`]: the
+    /// online store and the offline engine share this code, so they cannot disagree on how a
+    /// value is derived from what was aggregated.
+    pub fn evaluate_from(&self, state: &impl StateRead, as_of_ms: i64) -> Vec<FeatureValue> {
+        let exists = state.exists();
+        let newest = state.newest();
+        let mut distinct_index = 0;
         let mut values: Vec<FeatureValue> = Vec::with_capacity(self.features.len());
         for feature in &self.features {
             let aggregate = |value: Value| FeatureValue {
@@ -126,7 +132,7 @@ impl FeatureView {
                     // rather than a wrong one.
                     let range = window.bucket_range(as_of_ms);
                     if let Some((tier, lo, _)) = range
-                        && parsed
+                        && state
                             .newest_bucket(tier)
                             .is_some_and(|n| lo < n - self.retention(tier))
                     {
@@ -135,8 +141,8 @@ impl FeatureView {
                     }
                     let kind = self.measures[*measure].kind;
                     let total = |id: &str| match range {
-                        None => parsed.lifetime(id),
-                        Some((tier, lo, hi)) => parsed.window(tier, id, lo, hi, kind),
+                        None => state.lifetime(id),
+                        Some((tier, lo, hi)) => state.window(tier, id, lo, hi, kind),
                     };
                     let id = &self.measures[*measure].id;
                     match op {
@@ -159,7 +165,8 @@ impl FeatureView {
                     }
                 }
                 FeatureKind::CountDistinct { window, .. } => {
-                    let count = distinct.next().copied().unwrap_or(0);
+                    let count = state.distinct(distinct_index);
+                    distinct_index += 1;
                     let line = newest.map(|n| n - self.distinct_retention_ms);
                     match window.time_range(as_of_ms) {
                         Some((lo, _)) if line.is_some_and(|line| lo < line) => {
@@ -169,7 +176,7 @@ impl FeatureView {
                     }
                 }
                 FeatureKind::MostFrequent { measure } => {
-                    match parsed.most_frequent(&self.measures[*measure].id) {
+                    match state.most_frequent(&self.measures[*measure].id) {
                         Some(value) => aggregate(Value::String(value)),
                         None => FeatureValue::missing(),
                     }
@@ -206,15 +213,14 @@ impl FeatureView {
 
     fn last(
         &self,
-        state: &EntityState,
+        state: &impl StateRead,
         feature: &str,
         value_type: FieldType,
         as_of_ms: i64,
     ) -> FeatureValue {
-        let Some(text) = state.fields.get(feature) else {
+        let Some((text, time_ms)) = state.last(feature) else {
             return FeatureValue::missing();
         };
-        let time_ms = parse_i64(state.fields.get(&field::last_time(feature)));
         let too_old = match (self.max_age.and_then(|w| w.millis()), time_ms) {
             (Some(max_age), Some(time)) => as_of_ms - time > max_age,
             _ => false,
@@ -232,6 +238,29 @@ impl FeatureView {
             status: ValueStatus::Present,
         }
     }
+}
+
+/// What evaluation reads of one entity's aggregated state: the online store's hashes, or the
+/// offline engine's history cut at `as_of`.
+pub trait StateRead {
+    /// Whether any event has reached the entity.
+    fn exists(&self) -> bool;
+    /// The entity's newest event time, ms.
+    fn newest(&self) -> Option<i64>;
+    /// A `last` feature's stored text and its event time.
+    fn last(&self, feature: &str) -> Option<(&str, Option<i64>)>;
+    /// The newest bucket index of `tier` (what retention is measured from).
+    fn newest_bucket(&self, tier: Tier) -> Option<i64>;
+    /// A lifetime measure's total.
+    fn lifetime(&self, measure: &str) -> Option<i64>;
+    /// Measure `measure` combined over the buckets `(lo, hi]` of `tier`: added for counts and
+    /// sums, min or max otherwise; `None` when no bucket holds it.
+    fn window(&self, tier: Tier, measure: &str, lo: i64, hi: i64, kind: MeasureKind)
+    -> Option<i64>;
+    /// The most frequent value of a frequency measure (ties: the alphabetically first).
+    fn most_frequent(&self, measure: &str) -> Option<String>;
+    /// The answer to the `index`th of [`FeatureView::distinct_queries`].
+    fn distinct(&self, index: usize) -> u64;
 }
 
 /// Stored text as a typed JSON value; text that does not parse as its type is served as text.
@@ -259,7 +288,7 @@ fn parse_i64(text: Option<&String>) -> Option<i64> {
 
 /// The bucket and counter fields of a state, parsed once per evaluation.
 struct Parsed<'a> {
-    fields: &'a HashMap<String, String>,
+    state: &'a EntityState,
     buckets: HashMap<(Tier, &'a str), Vec<(i64, i64)>>,
 }
 
@@ -280,21 +309,33 @@ impl<'a> Parsed<'a> {
                     .push((index, value));
             }
         }
-        Self {
-            fields: &state.fields,
-            buckets,
-        }
+        Self { state, buckets }
+    }
+}
+
+impl StateRead for Parsed<'_> {
+    fn exists(&self) -> bool {
+        !self.state.fields.is_empty()
+    }
+
+    fn newest(&self) -> Option<i64> {
+        parse_i64(self.state.fields.get(field::NEWEST))
+    }
+
+    fn last(&self, feature: &str) -> Option<(&str, Option<i64>)> {
+        let text = self.state.fields.get(feature)?;
+        let time = parse_i64(self.state.fields.get(&field::last_time(feature)));
+        Some((text, time))
     }
 
     fn newest_bucket(&self, tier: Tier) -> Option<i64> {
-        parse_i64(self.fields.get(&field::newest_bucket(tier.tag())))
+        parse_i64(self.state.fields.get(&field::newest_bucket(tier.tag())))
     }
 
     fn lifetime(&self, measure: &str) -> Option<i64> {
-        parse_i64(self.fields.get(&field::lifetime(measure)))
+        parse_i64(self.state.fields.get(&field::lifetime(measure)))
     }
 
-    /// Combines the buckets in `(lo, hi]`: added for counts and sums, min or max otherwise.
     fn window(
         &self,
         tier: Tier,
@@ -318,7 +359,8 @@ impl<'a> Parsed<'a> {
 
     fn most_frequent(&self, measure: &str) -> Option<String> {
         let prefix = field::frequency(measure, "");
-        self.fields
+        self.state
+            .fields
             .iter()
             .filter_map(|(name, count)| {
                 Some((name.strip_prefix(&prefix)?, count.parse::<i64>().ok()?))
@@ -327,5 +369,9 @@ impl<'a> Parsed<'a> {
                 a_count.cmp(b_count).then(b_value.cmp(a_value))
             })
             .map(|(value, _)| value.to_owned())
+    }
+
+    fn distinct(&self, index: usize) -> u64 {
+        self.state.distinct.get(index).copied().unwrap_or(0)
     }
 }
