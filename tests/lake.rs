@@ -390,14 +390,14 @@ async fn a_full_event_log_answers_503_until_the_lake_catches_up() {
     app.cleanup().await;
 }
 
-/// Sums tile values of `entity`/`measure`/`tier` in a view's `tiles.parquet`.
+/// Sums tile values of `entity`/`measure`/`tier` in a view's gold tiles (every date partition).
 fn tile_total(lake: &Path, view: &str, entity: &str, measure: &str, tier: &str) -> i64 {
-    let path = lake.join(format!("gold/{view}/tiles.parquet"));
+    let path = lake.join(format!("gold/{view}/tiles/*/*.parquet"));
     let (entity, measure, tier) = (entity.to_owned(), measure.to_owned(), tier.to_owned());
     std::thread::spawn(move || {
         let frame = LazyFrame::scan_parquet(
             PlRefPath::new(path.to_string_lossy().as_ref()),
-            ScanArgsParquet::default(),
+            larder_worker::lake_scan_args(),
         )
         .unwrap()
         .filter(
@@ -469,15 +469,16 @@ async fn feature_history_writes_every_view_as_change_rows_and_tiles() {
             .await
             .unwrap();
     assert_eq!(summary["rows_in"], 5);
+    // Partitioned by event date like bronze: the restaurant event is of 2017, the others 2019.
     for view in ["restaurant", "consumer", "order"] {
-        for table in ["changes", "tiles", "distinct", "frequencies"] {
-            assert!(
-                store
-                    .get(&format!("gold/{view}/{table}.parquet"))
-                    .await
-                    .unwrap()
-                    .is_some(),
-                "{view}/{table}"
+        for table in larder_worker::GOLD_TABLES {
+            let keys = store.list(&format!("gold/{view}/{table}/")).await.unwrap();
+            assert_eq!(
+                keys.iter()
+                    .filter(|k| k.contains("/date=2019-01-02/") || k.contains("/date=2019-01-03/"))
+                    .count(),
+                2,
+                "{view}/{table}: {keys:?}"
             );
         }
     }
@@ -506,12 +507,44 @@ async fn feature_history_writes_every_view_as_change_rows_and_tiles() {
         1
     );
 
-    let changes = {
-        let path = lake.join("gold/restaurant/changes.parquet");
+    // Each order's contribution at its exact event time, for point-in-time windows.
+    let contributions = {
+        let path = lake.join("gold/restaurant/measures/*/*.parquet");
+        let orders = orders.clone();
         std::thread::spawn(move || {
             LazyFrame::scan_parquet(
                 PlRefPath::new(path.to_string_lossy().as_ref()),
-                ScanArgsParquet::default(),
+                larder_worker::lake_scan_args(),
+            )
+            .unwrap()
+            .filter(col("measure").eq(lit(orders)))
+            .sort(["event_time"], SortMultipleOptions::default())
+            .collect()
+            .unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    let times = contributions
+        .column("event_time")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    assert_eq!(
+        times.i64().unwrap().into_no_null_iter().collect::<Vec<_>>(),
+        [
+            1_546_423_200_000i64, // 2019-01-02T10:00Z
+            1_546_426_800_000,    // 11:00
+            1_546_506_000_000,    // 2019-01-03T09:00
+        ]
+    );
+
+    let changes = {
+        let path = lake.join("gold/restaurant/changes/*/*.parquet");
+        std::thread::spawn(move || {
+            LazyFrame::scan_parquet(
+                PlRefPath::new(path.to_string_lossy().as_ref()),
+                larder_worker::lake_scan_args(),
             )
             .unwrap()
             .filter(col("feature").eq(lit("avg_ticket")))

@@ -2,19 +2,29 @@
 //! domain's own `updates_for` — the exact operations the online store applies — so training data
 //! and serving share one definition:
 //!
-//! - `changes.parquet`: `last` values as change rows (entity, feature, event time, value, and the
-//!   log order that breaks ties as online: the later arrival wins);
-//! - `tiles.parquet`: per entity, per measure and bucket (the online buckets: `m` minute and `h`
-//!   hour tiers, and `l` hour tiles of lifetime measures), the partial aggregate;
-//! - `distinct.parquet`: distinct members with each time they were seen;
-//! - `frequencies.parquet`: most-frequent counters as (value, time) occurrences.
+//! - `changes`: `last` values as change rows (entity, feature, event time, value, and the log
+//!   order that breaks ties as online: the later arrival wins);
+//! - `measures`: each event's contribution to each count, sum, min and max measure, at its exact
+//!   event time (what a point-in-time window needs inside a partly elapsed bucket);
+//! - `tiles`: per entity, per measure and bucket (the online buckets: `m` minute and `h` hour
+//!   tiers, and `l` hour tiles of lifetime measures), the partial aggregate;
+//! - `distinct`: distinct members with each time they were seen;
+//! - `frequencies`: most-frequent counters as (value, time) occurrences.
 //!
-//! Joined sources (`via`) resolve through the joined view's `last` value as of the whole lake
-//! (event time does not wait for arrival order offline).
+//! Each table is partitioned like bronze, `gold/{view}/{table}/date=YYYY-MM-DD/part-0.parquet`,
+//! and computed one event date at a time, so memory is bounded by the busiest day rather than
+//! the lake. Joined sources (`via`) resolve through the joined view's `last` value as of the
+//! whole lake (event time does not wait for arrival order offline), collected in a first pass
+//! that reads only the sources holding those values.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::Path,
+};
 
-use larder_domain::{Event, FeatureViews, FieldType, Source, StateOp, Target, Tier, Timestamp};
+use larder_domain::{
+    Event, FeatureKind, FeatureViews, FieldType, KeyRef, Source, StateOp, Target, Tier, Timestamp,
+};
 use larder_usecases::ObjectStore;
 use polars::prelude::*;
 use serde_json::{Map, Value};
@@ -31,22 +41,31 @@ fn encode(e: impl std::fmt::Display) -> LakeError {
     LakeError::Encode(e.to_string())
 }
 
-/// Reads every bronze row of `source` under `lake_dir` as events (in log order).
-fn read_events(lake_dir: &Path, source: Source) -> Result<Vec<Logged>, LakeError> {
-    let dir = lake_dir.join(format!("bronze/{source}"));
+/// The event dates of the bronze partitions of any source under `lake_dir`, oldest first.
+fn bronze_dates(lake_dir: &Path) -> BTreeSet<String> {
+    Source::ALL
+        .iter()
+        .filter_map(|source| std::fs::read_dir(lake_dir.join(format!("bronze/{source}"))).ok())
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            Some(name.strip_prefix("date=")?.to_owned())
+        })
+        .collect()
+}
+
+/// Reads the bronze rows of `source` for event date `date` under `lake_dir` as events.
+fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged>, LakeError> {
+    let dir = lake_dir.join(format!("bronze/{source}/date={date}"));
     if !std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
         return Ok(Vec::new());
     }
-    let pattern = dir.join("*/*.parquet");
+    let pattern = dir.join("*.parquet");
     let frame = LazyFrame::scan_parquet(
         PlRefPath::new(pattern.to_string_lossy().as_ref()),
         lake_scan_args(),
     )
     .map_err(encode)?
-    .sort(
-        ["_ingested_at", "_stream_seq"],
-        SortMultipleOptions::default(),
-    )
     .collect()
     .map_err(encode)?;
     let ingested = frame
@@ -143,6 +162,15 @@ struct Tiles {
     value: Vec<i64>,
 }
 
+/// Each event's contribution to a count, sum, min or max measure.
+#[derive(Default)]
+struct Contributions {
+    entity: Vec<String>,
+    measure: Vec<String>,
+    time: Vec<i64>,
+    value: Vec<i64>,
+}
+
 /// Distinct members or counted values, each with the event time it was seen at.
 #[derive(Default)]
 struct Occurrences {
@@ -164,6 +192,7 @@ impl Occurrences {
 #[derive(Default)]
 struct ViewHistory {
     changes: Changes,
+    measures: Contributions,
     tiles: Tiles,
     distinct: Occurrences,
     frequencies: Occurrences,
@@ -191,6 +220,25 @@ fn datetime(name: &str, values: Vec<i64>) -> PolarsResult<Column> {
 }
 
 impl ViewHistory {
+    /// Records one entity update: its operations, and once per measure the event's contribution.
+    fn record_update(&mut self, key: &str, ops: &[StateOp], time_ms: i64, order: (i64, i64)) {
+        let mut contributed: Vec<&str> = Vec::new();
+        for op in ops {
+            if let StateOp::Bucket { measure, value, .. } | StateOp::Lifetime { measure, value, .. } =
+                op
+                && !contributed.contains(&measure.as_str())
+            {
+                contributed.push(measure);
+                let m = &mut self.measures;
+                m.entity.push(key.to_owned());
+                m.measure.push(measure.clone());
+                m.time.push(time_ms);
+                m.value.push(*value);
+            }
+            self.record(key, op, time_ms, order);
+        }
+    }
+
     fn record(&mut self, key: &str, op: &StateOp, time_ms: i64, order: (i64, i64)) {
         match op {
             StateOp::Last {
@@ -291,6 +339,17 @@ impl ViewHistory {
             ],
             SortMultipleOptions::default(),
         )?;
+        let m = self.measures;
+        let measures = DataFrame::new_infer_height(vec![
+            Series::new("entity".into(), m.entity).into_column(),
+            Series::new("measure".into(), m.measure).into_column(),
+            datetime("event_time", m.time)?,
+            Series::new("value".into(), m.value).into_column(),
+        ])?
+        .sort(
+            ["entity", "measure", "event_time"],
+            SortMultipleOptions::default(),
+        )?;
         let t = self.tiles;
         let tiles = DataFrame::new_infer_height(vec![
             Series::new("entity".into(), t.entity).into_column(),
@@ -329,6 +388,7 @@ impl ViewHistory {
         };
         Ok(vec![
             ("changes", changes),
+            ("measures", measures),
             ("tiles", tiles),
             ("distinct", occurrences(self.distinct, "member")?),
             ("frequencies", occurrences(self.frequencies, "value")?),
@@ -336,80 +396,136 @@ impl ViewHistory {
     }
 }
 
-/// Computes every view's history from the bronze lake under `lake_dir`: the gold objects and the
-/// number of events read.
-///
-/// # Errors
-/// When the lake cannot be read or a frame built.
-pub fn compute_feature_history(
+/// The gold tables `feature-history` writes for each view.
+pub const GOLD_TABLES: [&str; 5] = ["changes", "measures", "tiles", "distinct", "frequencies"];
+
+/// `gold/{view}/{table}/date={date}/part-0.parquet`.
+pub fn gold_key(view: &str, table: &str, date: &str) -> String {
+    format!("gold/{view}/{table}/date={date}/part-0.parquet")
+}
+
+/// The joined views' `last` values that `via` sources resolve through, over the whole lake: the
+/// value of the latest event in log order per (view, key, feature).
+type Resolved = HashMap<(String, String, String), (String, (i64, i64))>;
+
+fn resolve_joins(
     lake_dir: &Path,
     views: &FeatureViews,
-) -> Result<(Vec<GoldObject>, u64), LakeError> {
-    let mut events = Vec::new();
-    for source in Source::ALL {
-        events.extend(read_events(lake_dir, source)?);
-    }
-    events.sort_by_key(|e| e.order);
-    // Joins resolve through the joined view's `last` value over the whole lake.
-    let mut resolved: HashMap<(String, String, String), String> = HashMap::new();
-    for logged in &events {
-        for update in views.updates_for(&logged.event) {
-            let Target::Key(key) = &update.target else {
+    dates: &BTreeSet<String>,
+) -> Result<Resolved, LakeError> {
+    // Only the sources that feed a `last` feature some `via` goes through are read.
+    let mut sources = BTreeSet::new();
+    for view in views.views() {
+        for view_source in &view.sources {
+            let KeyRef::Via {
+                view: joined,
+                feature,
+                ..
+            } = &view_source.key
+            else {
                 continue;
             };
-            for op in &update.ops {
-                if let StateOp::Last { feature, value, .. } = op {
-                    resolved.insert(
-                        (update.view.clone(), key.clone(), feature.clone()),
-                        value.clone(),
-                    );
+            let Some(joined) = views.view(joined) else {
+                continue;
+            };
+            for f in joined.features.iter().filter(|f| &f.name == feature) {
+                if let FeatureKind::Last { source, .. } = &f.kind {
+                    sources.insert(*source);
                 }
             }
         }
     }
-    let mut histories: HashMap<String, ViewHistory> = views
-        .views()
-        .iter()
-        .map(|v| (v.name.clone(), ViewHistory::default()))
-        .collect();
-    for logged in &events {
-        let time_ms = logged.event.event_time().millis();
-        for update in views.updates_for(&logged.event) {
-            let key = match &update.target {
-                Target::Key(key) => Some(key.clone()),
-                Target::Via { view, key, feature } => resolved
-                    .get(&(view.clone(), key.clone(), feature.clone()))
-                    .cloned(),
-            };
-            let (Some(key), Some(history)) = (key, histories.get_mut(&update.view)) else {
-                continue;
-            };
-            for op in &update.ops {
-                history.record(&key, op, time_ms, logged.order);
+    let mut resolved = Resolved::new();
+    for date in dates {
+        for source in &sources {
+            for logged in read_events(lake_dir, *source, date)? {
+                for update in views.updates_for(&logged.event) {
+                    let Target::Key(key) = &update.target else {
+                        continue;
+                    };
+                    for op in &update.ops {
+                        let StateOp::Last { feature, value, .. } = op else {
+                            continue;
+                        };
+                        let entry = (update.view.clone(), key.clone(), feature.clone());
+                        match resolved.get_mut(&entry) {
+                            Some(known) if known.1 > logged.order => {}
+                            Some(known) => *known = (value.clone(), logged.order),
+                            None => {
+                                resolved.insert(entry, (value.clone(), logged.order));
+                            }
+                        }
+                    }
+                }
             }
         }
     }
-    let mut objects = Vec::new();
-    for view in views.views() {
-        let Some(history) = histories.remove(&view.name) else {
-            continue;
-        };
-        for (name, mut frame) in history.frames().map_err(encode)? {
-            let mut bytes = Vec::new();
-            ParquetWriter::new(&mut bytes)
-                .finish(&mut frame)
-                .map_err(encode)?;
-            objects.push(GoldObject {
-                key: format!("gold/{}/{name}.parquet", view.name),
-                bytes,
-                rows: frame.height(),
-            });
-        }
-    }
-    Ok((objects, events.len() as u64))
+    Ok(resolved)
 }
 
-/// The `feature-history` job: computes and writes every view's history into gold.
+/// Computes every view's history from the bronze lake under `lake_dir`, one event date at a
+/// time, handing each gold object to `write` as soon as it is encoded; answers the number of
+/// events read.
+///
+/// # Errors
+/// When the lake cannot be read, a frame built, or `write` fails.
+pub fn compute_feature_history(
+    lake_dir: &Path,
+    views: &FeatureViews,
+    mut write: impl FnMut(GoldObject) -> Result<(), LakeError>,
+) -> Result<u64, LakeError> {
+    let dates = bronze_dates(lake_dir);
+    let resolved = resolve_joins(lake_dir, views, &dates)?;
+    let mut read = 0;
+    for date in &dates {
+        let mut histories: HashMap<&str, ViewHistory> = views
+            .views()
+            .iter()
+            .map(|v| (v.name.as_str(), ViewHistory::default()))
+            .collect();
+        for source in Source::ALL {
+            let events = read_events(lake_dir, source, date)?;
+            read += events.len() as u64;
+            for logged in &events {
+                let time_ms = logged.event.event_time().millis();
+                for update in views.updates_for(&logged.event) {
+                    let key = match &update.target {
+                        Target::Key(key) => Some(key.as_str()),
+                        Target::Via { view, key, feature } => resolved
+                            .get(&(view.clone(), key.clone(), feature.clone()))
+                            .map(|(value, _)| value.as_str()),
+                    };
+                    let (Some(key), Some(history)) = (key, histories.get_mut(update.view.as_str()))
+                    else {
+                        continue;
+                    };
+                    history.record_update(key, &update.ops, time_ms, logged.order);
+                }
+            }
+        }
+        for view in views.views() {
+            let Some(history) = histories.remove(view.name.as_str()) else {
+                continue;
+            };
+            for (table, mut frame) in history.frames().map_err(encode)? {
+                let mut bytes = Vec::new();
+                ParquetWriter::new(&mut bytes)
+                    .finish(&mut frame)
+                    .map_err(encode)?;
+                write(GoldObject {
+                    key: gold_key(&view.name, table, date),
+                    bytes,
+                    rows: frame.height(),
+                })?;
+            }
+        }
+    }
+    Ok(read)
+}
+
+/// The `feature-history` job: computes and writes every view's history into gold. Objects are
+/// handed from the blocking computation to the store through a short queue, so at most a few
+/// encoded objects are in memory at once.
 ///
 /// # Errors
 /// [`LakeError::Store`] when objects cannot be read or written, [`LakeError::Encode`] otherwise.
@@ -419,18 +535,31 @@ pub async fn run_feature_history(
     views: std::sync::Arc<FeatureViews>,
 ) -> Result<serde_json::Value, LakeError> {
     let lake_dir = store.local_copy("bronze/", cache).await?;
-    let (objects, events) =
-        tokio::task::spawn_blocking(move || compute_feature_history(&lake_dir, &views))
-            .await
-            .map_err(encode)??;
-    let mut written = Vec::new();
-    let mut rows = 0;
-    for object in objects {
-        store.put(&object.key, object.bytes).await?;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<GoldObject>(4);
+    let compute = tokio::task::spawn_blocking(move || {
+        compute_feature_history(&lake_dir, &views, |object| {
+            sender
+                .blocking_send(object)
+                .map_err(|_| LakeError::Encode("the gold writer stopped".into()))
+        })
+    });
+    let (mut objects, mut rows) = (0, 0);
+    let mut put_error = None;
+    while let Some(object) = receiver.recv().await {
+        if put_error.is_some() {
+            continue;
+        }
         rows += object.rows;
-        written.push(object.key);
+        objects += 1;
+        if let Err(e) = store.put(&object.key, object.bytes).await {
+            // Stop the computation: dropping the receiver fails its next send.
+            put_error = Some(e);
+            receiver.close();
+        }
     }
-    Ok(
-        serde_json::json!({"rows_in": events, "rows_out": rows, "objects_written": written.len(), "objects": written}),
-    )
+    let events = compute.await.map_err(encode)?;
+    if let Some(e) = put_error {
+        return Err(e.into());
+    }
+    Ok(serde_json::json!({"rows_in": events?, "rows_out": rows, "objects_written": objects}))
 }

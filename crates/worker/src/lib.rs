@@ -14,7 +14,7 @@ mod lake_flush;
 pub mod simple_feature;
 
 pub use bronze::{bronze_key, lake_scan_args, to_parquet};
-pub use history::{compute_feature_history, run_feature_history};
+pub use history::{GOLD_TABLES, compute_feature_history, gold_key, run_feature_history};
 pub use jobs::{JobDeps, run_job_worker, run_schedule};
 pub use lake_flush::{FlushSummary, LakeError, flush_source};
 pub use simple_feature::{

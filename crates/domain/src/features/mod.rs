@@ -15,6 +15,8 @@ pub use definition::{
     Aggregate, DefinitionError, FIXED_POINT, Feature, FeatureKind, FeatureView, FeatureViews,
     Filter, KeyRef, Measure, MeasureKind, ViewSource,
 };
-pub use evaluate::{DistinctQuery, EntityState, FeatureValue, StateRead, ValueStatus, field, typed};
+pub use evaluate::{
+    DistinctQuery, EntityState, FeatureValue, StateRead, ValueStatus, field, typed,
+};
 pub use updates::{Combine, EntityUpdate, StateOp, Target};
 pub use window::{BadWindow, Tier, Window};
