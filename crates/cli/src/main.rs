@@ -23,8 +23,24 @@ enum Command {
     Replay(ReplayArgs),
     /// Write order.json.gz, status.json.gz, restaurant.csv.gz and consumer.csv.gz.
     Generate(GenerateArgs),
-    /// Queue and follow worker jobs (lake-flush, simple_feature, materialize).
+    /// Queue and follow worker jobs (lake-flush, simple_feature, feature-history, materialize).
     Jobs(JobsArgs),
+    /// Build a point-in-time training set here, from the configured lake's gold tables.
+    TrainingSet(TrainingSetArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainingSetArgs {
+    /// Entity table (.parquet or .csv; local or s3://): the views' key columns, an
+    /// `event_timestamp` column, and any labels (kept).
+    #[arg(long)]
+    entities: String,
+    /// `view:feature` names or whole views, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    features: Vec<String>,
+    /// Output Parquet file (local or s3://).
+    #[arg(long)]
+    out: String,
 }
 
 #[derive(clap::Args)]
@@ -46,7 +62,7 @@ struct JobsArgs {
 enum JobsCommand {
     /// Queue a run; prints its record.
     Run {
-        /// lake-flush, simple_feature or materialize.
+        /// lake-flush, simple_feature, feature-history or materialize.
         name: String,
         /// Wait for the run to finish, at most this many seconds.
         #[arg(long)]
@@ -191,6 +207,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             println!("{}", serde_json::to_string_pretty(&record)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TrainingSet(args) => {
+            let summary =
+                larder_cli::training_set::run(&args.entities, args.features, &args.out).await?;
+            println!(
+                "wrote {} rows × {} features to {} in {:.2} s",
+                summary.rows, summary.feature_columns, args.out, summary.seconds
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {

@@ -17,7 +17,7 @@ use crate::routes::{
     paths(
         ingest_one::order_event, ingest_one::status_event, ingest_one::restaurant_event,
         ingest_one::consumer_event, ingest_batch::ingest_batch, feature_get::get_feature,
-        feature_list::list_features, features_online::online_features, jobs::enqueue_job, jobs::job_status, health::health, health::ready,
+        feature_list::list_features, features_online::online_features, jobs::enqueue_job, jobs::enqueue_training_set, jobs::job_status, health::health, health::ready,
     ),
     components(schemas(larder_domain::FieldError, larder_domain::OrderStatus)),
     modifiers(&BearerAuth),

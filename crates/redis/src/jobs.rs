@@ -21,6 +21,9 @@ const RECORD_TTL_SECS: u64 = 7 * 24 * 3600;
 pub struct JobRequest {
     pub id: String,
     pub name: String,
+    /// What the run works on (a training set's request); `null` for most jobs.
+    #[serde(default)]
+    pub params: serde_json::Value,
 }
 
 /// [`JobQueue`] on apalis-redis, plus the updates the worker makes to run records.
@@ -157,7 +160,11 @@ fn new_id() -> String {
 
 #[async_trait]
 impl JobQueue for RedisJobQueue {
-    async fn enqueue(&self, name: JobName) -> Result<JobRecord, StoreError> {
+    async fn enqueue(
+        &self,
+        name: JobName,
+        params: serde_json::Value,
+    ) -> Result<JobRecord, StoreError> {
         let record = JobRecord {
             id: new_id(),
             name: name.as_str().to_owned(),
@@ -180,6 +187,7 @@ impl JobQueue for RedisJobQueue {
             .push(JobRequest {
                 id: record.id.clone(),
                 name: record.name.clone(),
+                params,
             })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -18,14 +18,17 @@ pub enum JobName {
     Materialize,
     /// Every feature view from bronze into `gold/{view}/` (change rows and tiles).
     FeatureHistory,
+    /// A point-in-time training set from gold (takes a [`TrainingSetRequest`]).
+    TrainingSet,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 4] = [
+    pub const ALL: [JobName; 5] = [
         JobName::LakeFlush,
         JobName::SimpleFeature,
         JobName::FeatureHistory,
         JobName::Materialize,
+        JobName::TrainingSet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +37,7 @@ impl JobName {
             JobName::SimpleFeature => "simple_feature",
             JobName::Materialize => "materialize",
             JobName::FeatureHistory => "feature-history",
+            JobName::TrainingSet => "training-set",
         }
     }
 }
@@ -46,7 +50,7 @@ impl fmt::Display for JobName {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown job `{0}`; valid jobs are lake-flush, simple_feature, feature-history, materialize"
+    "unknown job `{0}`; valid jobs are lake-flush, simple_feature, feature-history, materialize, training-set"
 )]
 pub struct UnknownJob(pub String);
 
@@ -78,15 +82,90 @@ pub struct JobRecord {
     pub error: Option<String>,
 }
 
+/// What a `training-set` run builds: object keys inside the lake, so a request cannot make the
+/// worker read or write outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TrainingSetRequest {
+    /// The entity table (`.parquet` or `.csv`).
+    pub entities: String,
+    /// `view:feature` names or whole views.
+    pub features: Vec<String>,
+    /// Where the Parquet output goes; `training-sets/{run id}.parquet` when absent.
+    pub out: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct BadObjectKey {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl TrainingSetRequest {
+    /// Checks that the keys stay inside the lake and name what they should.
+    ///
+    /// # Errors
+    /// The first bad key, naming its field.
+    pub fn check(&self) -> Result<(), BadObjectKey> {
+        check_key("entities", &self.entities)?;
+        let lower = self.entities.to_ascii_lowercase();
+        if !(lower.ends_with(".parquet") || lower.ends_with(".csv")) {
+            return Err(BadObjectKey {
+                field: "entities",
+                reason: "must name a .parquet or .csv object",
+            });
+        }
+        if let Some(out) = &self.out {
+            check_key("out", out)?;
+            if !out.ends_with(".parquet") {
+                return Err(BadObjectKey {
+                    field: "out",
+                    reason: "must end in .parquet",
+                });
+            }
+            if out.starts_with("bronze/") || out.starts_with("gold/") {
+                return Err(BadObjectKey {
+                    field: "out",
+                    reason: "must not write into bronze/ or gold/",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_key(field: &'static str, key: &str) -> Result<(), BadObjectKey> {
+    let reason = if key.is_empty() || key.len() > 512 {
+        "must be 1 to 512 characters"
+    } else if key.starts_with('/') || key.contains('\\') || key.contains("://") {
+        "must be a key relative to the lake root"
+    } else if key
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        "must not contain empty, `.` or `..` segments"
+    } else if key.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    Err(BadObjectKey { field, reason })
+}
+
 /// The job queue as the API sees it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait JobQueue: Send + Sync {
-    /// Queues a run of `name`; answers its record (state `queued`).
+    /// Queues a run of `name` with its parameters (`null` for jobs without); answers its record
+    /// (state `queued`).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the queue cannot be reached.
-    async fn enqueue(&self, name: JobName) -> Result<JobRecord, StoreError>;
+    async fn enqueue(
+        &self,
+        name: JobName,
+        params: serde_json::Value,
+    ) -> Result<JobRecord, StoreError>;
 
     /// The record of run `id`, or `None` (unknown, or older than the retention of records).
     ///

@@ -14,7 +14,7 @@ mod ports;
 
 pub use clock::{CLOCK_REFRESH, EventClock};
 pub use ingest::{IngestError, IngestService, ItemResult};
-pub use jobs::{JobName, JobQueue, JobRecord, UnknownJob};
+pub use jobs::{BadObjectKey, JobName, JobQueue, JobRecord, TrainingSetRequest, UnknownJob};
 pub use lookup::{LookupError, LookupService, MAX_PAGE, OnlineAnswer, OnlineColumn, OnlineRequest};
 pub use ports::{
     BatchFeatureStore, EntityRead, EventLog, EventStore, EventWrite, Leases, LoggedEvent,

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use larder_domain::{
     BATCH_FEATURES, BatchFeature, EntityKey, FeatureName, FeatureValue, FeatureView, FeatureViews,
-    InvalidName, Timestamp, ValueStatus, typed,
+    InvalidName, SelectError, Timestamp, ValueStatus, typed,
 };
 use serde_json::{Map, Value};
 
@@ -153,7 +153,10 @@ impl LookupService {
     /// columns), [`LookupError::InvalidName`] (a bad key), [`LookupError::TooManyEntities`],
     /// [`LookupError::Store`].
     pub async fn online(&self, request: &OnlineRequest) -> Result<OnlineAnswer, LookupError> {
-        let selected = self.select(&request.features)?;
+        let selected = self.views.select(&request.features).map_err(|e| match e {
+            SelectError::Unknown(reference) => LookupError::UnknownFeature(reference),
+            SelectError::Empty => LookupError::InvalidRequest(e.to_string()),
+        })?;
         let mut key_columns: Vec<(&str, Vec<EntityKey>)> = Vec::new();
         for (view, _) in &selected {
             if key_columns.iter().any(|(name, _)| *name == view.key) {
@@ -290,30 +293,6 @@ impl LookupService {
         }
         let stored = self.store.clock().await?;
         Ok(self.clock.refreshed(stored).unwrap_or(0))
-    }
-
-    /// Resolves `view:feature` references and whole-view names to (view, feature index).
-    fn select(&self, references: &[String]) -> Result<Vec<(&FeatureView, usize)>, LookupError> {
-        let mut selected = Vec::new();
-        for reference in references {
-            let unknown = || LookupError::UnknownFeature(reference.chars().take(130).collect());
-            match reference.split_once(':') {
-                Some((view, feature)) => {
-                    let view = self.views.view(view).ok_or_else(unknown)?;
-                    selected.push((view, view.feature(feature).ok_or_else(unknown)?));
-                }
-                None => {
-                    let view = self.views.view(reference).ok_or_else(unknown)?;
-                    selected.extend((0..view.features.len()).map(|i| (view, i)));
-                }
-            }
-        }
-        if selected.is_empty() {
-            return Err(LookupError::InvalidRequest(
-                "name at least one feature".into(),
-            ));
-        }
-        Ok(selected)
     }
 }
 

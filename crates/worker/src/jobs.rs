@@ -10,13 +10,13 @@ use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use larder_domain::{FeatureViews, Source};
 use larder_redis::{JobRequest, RedisBatchFeatures, RedisEventLog, RedisJobQueue};
-use larder_usecases::{JobName, JobQueue, Leases, ObjectStore};
+use larder_usecases::{JobName, JobQueue, Leases, ObjectStore, TrainingSetRequest};
 use polars::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{
-    LakeError, flush_source, materialize_simple_feature, run_feature_history, run_simple_feature,
-    simple_feature::GOLD_KEY,
+    LakeError, build_training_set, flush_source, materialize_simple_feature, run_feature_history,
+    run_simple_feature, simple_feature::GOLD_KEY,
 };
 
 /// What the jobs need.
@@ -34,12 +34,38 @@ pub struct JobDeps {
 }
 
 impl JobDeps {
-    /// Runs job `name` once.
+    /// Runs job `name` once; `id` and `params` are the run's (a training set's request).
     ///
     /// # Errors
     /// What the job failed with; [`LakeError::is_transient`] tells whether a retry can help.
-    pub async fn run(&self, name: JobName) -> Result<Value, LakeError> {
+    pub async fn run(&self, name: JobName, id: &str, params: &Value) -> Result<Value, LakeError> {
         match name {
+            JobName::TrainingSet => {
+                let request: TrainingSetRequest = serde_json::from_value(params.clone())
+                    .map_err(|e| LakeError::Invalid(format!("training-set request: {e}")))?;
+                request
+                    .check()
+                    .map_err(|e| LakeError::Invalid(e.to_string()))?;
+                let entities = self.store.get(&request.entities).await?.ok_or_else(|| {
+                    LakeError::Invalid(format!("no object `{}` in the lake", request.entities))
+                })?;
+                let set = build_training_set(
+                    self.store.as_ref(),
+                    &self.cache_dir,
+                    self.views.clone(),
+                    request.entities,
+                    entities,
+                    request.features,
+                )
+                .await?;
+                let out = request
+                    .out
+                    .unwrap_or_else(|| format!("training-sets/{id}.parquet"));
+                self.store.put(&out, set.bytes).await?;
+                Ok(
+                    json!({"rows_in": set.rows, "rows_out": set.rows, "feature_columns": set.feature_columns, "objects_written": 1, "output": out}),
+                )
+            }
             JobName::LakeFlush => {
                 let (mut rows, mut objects) = (0, Vec::new());
                 for source in Source::ALL {
@@ -98,7 +124,7 @@ async fn run_queued(
     let attempt = attempt.current().max(1);
     deps.queue.started(&request.id, attempt).await?;
     let outcome = match JobName::from_str(&request.name) {
-        Ok(name) => deps.run(name).await,
+        Ok(name) => deps.run(name, &request.id, &request.params).await,
         Err(unknown) => Err(LakeError::Encode(unknown.to_string())),
     };
     match outcome {
@@ -157,7 +183,7 @@ async fn on_tick(tick: Tick, scheduled: Data<Scheduled>) -> Result<(), BoxDynErr
         .is_some()
     {
         for job in &scheduled.jobs {
-            scheduled.deps.queue.enqueue(*job).await?;
+            scheduled.deps.queue.enqueue(*job, Value::Null).await?;
         }
     }
     Ok(())

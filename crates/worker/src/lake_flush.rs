@@ -15,6 +15,9 @@ pub enum LakeError {
     /// A log entry or frame could not be encoded: a bug, retrying does not help.
     #[error("cannot encode the batch: {0}")]
     Encode(String),
+    /// The run's request cannot be satisfied (unknown feature, missing column or object).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl LakeError {

@@ -12,6 +12,7 @@ mod history;
 mod jobs;
 mod lake_flush;
 pub mod simple_feature;
+mod training_set;
 
 pub use bronze::{bronze_key, lake_scan_args, to_parquet};
 pub use history::{GOLD_TABLES, compute_feature_history, gold_key, run_feature_history};
@@ -19,4 +20,8 @@ pub use jobs::{JobDeps, run_job_worker, run_schedule};
 pub use lake_flush::{FlushSummary, LakeError, flush_source};
 pub use simple_feature::{
     SimpleFeatureSummary, compute_simple_feature, materialize_simple_feature, run_simple_feature,
+};
+pub use training_set::{
+    EVENT_TIMESTAMP, TrainingSet, TrainingSetError, build_training_set, compute_training_set,
+    read_entity_table,
 };

@@ -164,6 +164,40 @@ impl FeatureViews {
     pub fn view(&self, name: &str) -> Option<&FeatureView> {
         self.views.iter().find(|v| v.name == name)
     }
+
+    /// Resolves `view:feature` references and whole-view names to (view, feature index), in
+    /// the order given.
+    ///
+    /// # Errors
+    /// [`SelectError::Unknown`] naming the first unknown reference, [`SelectError::Empty`].
+    pub fn select(&self, references: &[String]) -> Result<Vec<(&FeatureView, usize)>, SelectError> {
+        let mut selected = Vec::new();
+        for reference in references {
+            let unknown = || SelectError::Unknown(reference.chars().take(130).collect());
+            match reference.split_once(':') {
+                Some((view, feature)) => {
+                    let view = self.view(view).ok_or_else(unknown)?;
+                    selected.push((view, view.feature(feature).ok_or_else(unknown)?));
+                }
+                None => {
+                    let view = self.view(reference).ok_or_else(unknown)?;
+                    selected.extend((0..view.features.len()).map(|i| (view, i)));
+                }
+            }
+        }
+        if selected.is_empty() {
+            return Err(SelectError::Empty);
+        }
+        Ok(selected)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    #[error("unknown feature or view `{0}`")]
+    Unknown(String),
+    #[error("name at least one feature")]
+    Empty,
 }
 
 impl FeatureView {

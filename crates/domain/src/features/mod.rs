@@ -13,7 +13,7 @@ mod tests;
 pub use config::{FeatureConfig, FilterConfig, SourceKeyConfig, ViewConfig, ViewsConfig};
 pub use definition::{
     Aggregate, DefinitionError, FIXED_POINT, Feature, FeatureKind, FeatureView, FeatureViews,
-    Filter, KeyRef, Measure, MeasureKind, ViewSource,
+    Filter, KeyRef, Measure, MeasureKind, SelectError, ViewSource,
 };
 pub use evaluate::{
     DistinctQuery, EntityState, FeatureValue, StateRead, ValueStatus, field, typed,

@@ -1,20 +1,22 @@
 //! `POST /v1/jobs/{name}` queues a run of a job; `GET /v1/jobs/{id}` reports on it.
 
-use actix_web::{HttpResponse, web};
-use larder_usecases::{JobName, JobRecord};
-use serde::Serialize;
+use actix_web::{HttpRequest, HttpResponse, web};
+use larder_domain::SelectError;
+use larder_usecases::{JobName, JobRecord, TrainingSetRequest};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
     ApiError, AppState, ErrorBody,
     auth::{ReadAccess, WriteAccess},
+    body::{parse_json, read_bounded, require_json},
 };
 
 /// One run of a job.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobAnswer {
     pub id: String,
-    /// `lake-flush`, `simple_feature`, `feature-history` or `materialize`.
+    /// `lake-flush`, `simple_feature`, `feature-history`, `materialize` or `training-set`.
     pub name: String,
     /// `queued`, `running`, `retrying`, `succeeded` or `failed`.
     pub state: String,
@@ -22,7 +24,8 @@ pub struct JobAnswer {
     pub enqueued_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    /// `rows_in`, `rows_out`, `objects_written` (and the objects) once the run succeeded.
+    /// `rows_in`, `rows_out`, `objects_written` (and the objects; a training set's `output`
+    /// key in the lake) once the run succeeded.
     #[schema(value_type = Option<Object>)]
     pub summary: Option<serde_json::Value>,
     /// Why the last attempt failed.
@@ -47,7 +50,7 @@ impl From<JobRecord> for JobAnswer {
 
 /// Queue a run of a job now (larder-worker runs it; the schedule runs them anyway).
 #[utoipa::path(post, path = "/v1/jobs/{name}", tag = "jobs",
-    params(("name" = String, Path, description = "lake-flush, simple_feature, feature-history or materialize")),
+    params(("name" = String, Path, description = "lake-flush, simple_feature, feature-history or materialize (training sets: POST /v1/training-sets)")),
     security((), ("bearer" = [])),
     responses(
         (status = 202, description = "Queued", body = JobAnswer),
@@ -64,7 +67,66 @@ pub async fn enqueue_job(
     let name: JobName = name
         .parse()
         .map_err(|e: larder_usecases::UnknownJob| ApiError::UnknownJob(e.to_string()))?;
-    let record = state.jobs.enqueue(name).await?;
+    if name == JobName::TrainingSet {
+        return Err(ApiError::InvalidRequest(
+            "training sets take a request body: POST /v1/training-sets".into(),
+        ));
+    }
+    let record = state.jobs.enqueue(name, serde_json::Value::Null).await?;
+    Ok(HttpResponse::Accepted().json(JobAnswer::from(record)))
+}
+
+/// A point-in-time training set to build from the lake.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSetBody {
+    /// The entity table's key in the lake (`.parquet` or `.csv`): the views' key columns, an
+    /// `event_timestamp` column, and any label columns (carried through).
+    pub entities: String,
+    /// `view:feature` names, or view names for all their features.
+    pub features: Vec<String>,
+    /// The output's key in the lake (`.parquet`); default `training-sets/{id}.parquet`.
+    pub out: Option<String>,
+}
+
+/// Queue a training set: each entity row gets the requested features as of its
+/// `event_timestamp` (events at or before it); `GET /v1/jobs/{id}` reports the output key.
+#[utoipa::path(post, path = "/v1/training-sets", tag = "jobs",
+    request_body = TrainingSetBody,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = JobAnswer),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 403, description = "Token lacks the write scope", body = ErrorBody),
+        (status = 422, description = "Unknown feature or bad object key; the message names the field", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody),
+    ))]
+pub async fn enqueue_training_set(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    _: WriteAccess,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&request)?;
+    let bytes = read_bounded(&request, payload, state.limits.max_event_bytes).await?;
+    let body: TrainingSetBody = serde_json::from_value(parse_json(&bytes)?)
+        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    state
+        .lookup
+        .views()
+        .select(&body.features)
+        .map_err(|e: SelectError| ApiError::InvalidRequest(format!("features: {e}")))?;
+    let training_set = TrainingSetRequest {
+        entities: body.entities,
+        features: body.features,
+        out: body.out,
+    };
+    training_set
+        .check()
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let params =
+        serde_json::to_value(&training_set).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record = state.jobs.enqueue(JobName::TrainingSet, params).await?;
     Ok(HttpResponse::Accepted().json(JobAnswer::from(record)))
 }
 

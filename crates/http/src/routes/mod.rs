@@ -34,6 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(features_online::online_features),
     )
     .route("/v1/jobs/{name}", web::post().to(jobs::enqueue_job))
+    .route(
+        "/v1/training-sets",
+        web::post().to(jobs::enqueue_training_set),
+    )
     .route("/v1/jobs/{id}", web::get().to(jobs::job_status))
     .route("/health", web::get().to(health::health))
     .route("/ready", web::get().to(health::ready));
