@@ -10,6 +10,7 @@ use larder_redis::{RedisBatchFeatures, RedisEventLog, RedisJobQueue};
 use larder_s3::{LocalDirectory, S3Location, S3Store};
 use larder_usecases::ObjectStore;
 use larder_worker::{JobDeps, run_job_worker};
+use polars::prelude::{ParquetReader, SerReader};
 use serde_json::{Value, json};
 
 fn deps(app: &TestApp, store: Arc<dyn ObjectStore>, max_attempts: usize) -> Arc<JobDeps> {
@@ -98,13 +99,10 @@ async fn queued_jobs_run_in_the_worker_and_report_what_they_did() {
             .unwrap()["state"],
         "queued"
     );
+    let lake: Arc<dyn ObjectStore> = Arc::new(LocalDirectory::new(temp_dir("larder-lake")));
     let worker = tokio::spawn(run_job_worker(
         format!("test-{}", app.prefix),
-        deps(
-            &app,
-            Arc::new(LocalDirectory::new(temp_dir("larder-lake"))),
-            3,
-        ),
+        deps(&app, lake.clone(), 3),
     ));
 
     let record = until(&app, &flush, "succeeded").await;
@@ -136,6 +134,48 @@ async fn queued_jobs_run_in_the_worker_and_report_what_they_did() {
         .unwrap();
     assert_eq!(served["value"]["avg_order_total_amount"], 4.0); // 0, 2, 4, 6, 8
     assert_eq!(app.get("/v1/jobs/nosuchrun").await.status(), 404);
+
+    // A training set: gold first, then the entity table (CSV in the lake) through the API.
+    let history = queue(&app, "feature-history").await;
+    until(&app, &history, "succeeded").await;
+    lake.put(
+        "entities/rows.csv",
+        b"merchant_id,event_timestamp,label\nr1,2019-01-02T10:00:00Z,yes\nr1,2019-01-02T09:59:59Z,no\n"
+            .to_vec(),
+    )
+    .await
+    .unwrap();
+    let response = app
+        .post_json(
+            "/v1/training-sets",
+            &json!({"entities": "entities/rows.csv", "features": ["restaurant:orders_24h"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let record = until(&app, &id, "succeeded").await;
+    let output = format!("training-sets/{id}.parquet");
+    assert_eq!(record["summary"]["output"], output.as_str(), "{record}");
+    let bytes = lake.get(&output).await.unwrap().unwrap();
+    let set = tokio::task::spawn_blocking(move || {
+        ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // All ten orders are at 10:00 exactly: the row at 10:00 sees them, the one before none.
+    let orders: Vec<Option<i64>> = set
+        .column("restaurant__orders_24h")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(orders, [Some(10), None]);
     worker.abort();
     app.cleanup().await;
 }

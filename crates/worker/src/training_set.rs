@@ -276,10 +276,15 @@ impl Interner {
 /// Pseudo feature index of the entity touches in `changes`.
 const TOUCH: u16 = u16::MAX;
 
+/// A `last` value change, ordered by entity, feature, event time, then arrival.
+struct Change {
+    key: (u32, u16, i64, (i64, i64)),
+    value: String,
+}
+
 /// One view's history for the entities of the table, sorted for binary search.
 struct ViewHistory {
-    /// (entity, feature, event time, ingestion order) and value, sorted.
-    changes: Vec<((u32, u16, i64, (i64, i64)), String)>,
+    changes: Vec<Change>,
     /// (entity, measure, event time, value), sorted; `prefix[i]` sums values before `i`.
     measures: Vec<(u32, u16, i64, i64)>,
     prefix: Vec<i64>,
@@ -405,13 +410,13 @@ impl ViewHistory {
                     continue;
                 };
                 let order = (ingested.get(i).unwrap_or(0), seq.get(i).unwrap_or(0));
-                history.changes.push((
-                    (*e, *f, t, order),
-                    value.get(i).unwrap_or_default().to_owned(),
-                ));
+                history.changes.push(Change {
+                    key: (*e, *f, t, order),
+                    value: value.get(i).unwrap_or_default().to_owned(),
+                });
             }
         }
-        history.changes.sort_unstable_by_key(|(key, _)| *key);
+        history.changes.sort_unstable_by_key(|c| c.key);
 
         for path in partitions(lake_dir, &view.name, "measures", newest_date) {
             let frame = read_file(&path, &["entity", "measure", "event_time", "value"])?;
@@ -629,13 +634,12 @@ struct PointInTime<'a> {
 
 impl PointInTime<'_> {
     /// The newest change of `feature` at or before `as_of` (ties: the later arrival).
-    fn change(&self, feature: u16) -> Option<&((u32, u16, i64, (i64, i64)), String)> {
+    fn change(&self, feature: u16) -> Option<&Change> {
         let changes = &self.history.changes;
-        let key = (self.entity, feature);
-        let end =
-            changes.partition_point(|((e, f, t, _), _)| (*e, *f, *t) <= (key.0, key.1, self.as_of));
+        let end = changes
+            .partition_point(|c| (c.key.0, c.key.1, c.key.2) <= (self.entity, feature, self.as_of));
         let last = changes.get(end.checked_sub(1)?)?;
-        ((last.0.0, last.0.1) == key).then_some(last)
+        ((last.key.0, last.key.1) == (self.entity, feature)).then_some(last)
     }
 
     fn measure(&self, id: &str) -> Option<(u16, MeasureKind)> {
@@ -672,13 +676,13 @@ impl StateRead for PointInTime<'_> {
     }
 
     fn newest(&self) -> Option<i64> {
-        self.change(TOUCH).map(|((_, _, t, _), _)| *t)
+        self.change(TOUCH).map(|c| c.key.2)
     }
 
     fn last(&self, feature: &str) -> Option<(&str, Option<i64>)> {
         let index = self.view.feature(feature)? as u16;
         self.change(index)
-            .map(|((_, _, t, _), value)| (value.as_str(), Some(*t)))
+            .map(|c| (c.value.as_str(), Some(c.key.2)))
     }
 
     fn newest_bucket(&self, tier: Tier) -> Option<i64> {

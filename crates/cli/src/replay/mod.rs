@@ -7,7 +7,7 @@
 //! makes it exactly-once, so retries and resumes never need to know what the server stored.
 
 mod checkpoint;
-mod input;
+pub mod input;
 mod report;
 mod sender;
 
