@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # Batch-side figures: generate ORDERS orders, replay them through the API while larder-worker
-# flushes the event log into a local lake, then time the jobs (simple_feature, feature-history)
-# and report the worker's peak RSS. Usage: ORDERS=500000 bash benches/batch.sh
+# flushes the event log into a local lake, time the jobs (simple_feature, feature-history) and
+# report the worker's peak RSS; then build a ROWS-row training set over every view with
+# `larder training-set` (time, peak RSS) beside a bare Polars as-of join of the same rows.
+# Usage: ORDERS=500000 ROWS=1000000 bash benches/batch.sh
+#   RAW_TTL=60: expire raw_{source}:{id} hashes after 60 s, so the full scale (3.6 M orders,
+#   ≈15 M events) fits in this machine's Redis; KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORDERS="${ORDERS:-500000}"
+ROWS="${ROWS:-1000000}"
 PORT="${BENCH_PORT:-8791}"
 DB=13
 WORK="$(mktemp -d /tmp/larder-batch.XXXX)"
 BIN="${CARGO_TARGET_DIR:-target}/release"
 export LARDER__REDIS__URL="redis://127.0.0.1:6379/$DB" LARDER__LOG__LEVEL=warn \
        LARDER__LAKE__ROOT="$WORK/lake" LARDER__LAKE__CACHE_DIR="$WORK/cache" \
-       LARDER__BATCH__RESULTS_DIR="$WORK/results" LARDER__SERVER__BIND="127.0.0.1:$PORT"
+       LARDER__BATCH__RESULTS_DIR="$WORK/results" LARDER__SERVER__BIND="127.0.0.1:$PORT" \
+       LARDER__REDIS__RAW_TTL_SECS="${RAW_TTL:-0}"
 
 bash deploy/local/ensure-redis.sh
 cargo build --release --quiet -p larder-api -p larder-cli -p larder-worker
 redis-cli -n "$DB" flushdb >/dev/null
 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
 "$BIN/larder-worker" > "$WORK/worker.log" 2>&1 & WORKER=$!
-trap 'kill $API $WORKER 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $API $WORKER 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 
 echo "\$ larder generate --out DIR --orders $ORDERS --seed 3"
@@ -31,7 +37,7 @@ backlog() { for s in order status restaurant consumer; do redis-cli -n "$DB" xle
 while [ "$(backlog)" != 0 ]; do sleep 1; done
 echo "replay + lake flush done (every stream empty) after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
 echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
-echo "Redis used memory: $(redis-cli info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
+echo "Redis used memory: $(redis-cli info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $(redis-cli info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
 
 for job in simple_feature feature-history; do
     echo "\$ larder jobs run $job --wait 1800 --url http://127.0.0.1:$PORT"
@@ -47,3 +53,14 @@ print(f"{r['name']}: {secs:.2f} s, rows_in {s['rows_in']} ({s['rows_in'] / max(s
 PY
 done
 echo "worker peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' /proc/$WORKER/status)"
+
+python3 -c 'import polars' 2>/dev/null || pip install --quiet polars
+python3 benches/entities.py "$WORK/lake" "$ROWS" "$WORK/entities.parquet"
+echo "\$ larder training-set --entities ENTITIES --features restaurant,consumer,order --out OUT"
+/usr/bin/time -f "peak RSS %M KB, wall %e s" "$BIN/larder" training-set --entities "$WORK/entities.parquet" \
+    --features restaurant,consumer,order --out "$WORK/training-set.parquet"
+echo "\$ larder training-set --entities ENTITIES --features restaurant --out OUT"
+/usr/bin/time -f "peak RSS %M KB, wall %e s" "$BIN/larder" training-set --entities "$WORK/entities.parquet" \
+    --features restaurant --out "$WORK/training-set-restaurant.parquet"
+echo "\$ python3 benches/asof_baseline.py LAKE ENTITIES restaurant merchant_id"
+python3 benches/asof_baseline.py "$WORK/lake" "$WORK/entities.parquet" restaurant merchant_id

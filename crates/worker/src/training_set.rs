@@ -418,58 +418,34 @@ impl ViewHistory {
         }
         history.changes.sort_unstable_by_key(|c| c.key);
 
-        for path in partitions(lake_dir, &view.name, "measures", newest_date) {
-            let frame = read_file(&path, &["entity", "measure", "event_time", "value"])?;
-            let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
-            let (time, value) = (millis(&frame, "event_time")?, millis(&frame, "value")?);
-            for i in 0..frame.height() {
-                let (Some(e), Some(m), Some(t), Some(v)) = (
-                    entity.get(i).and_then(|e| history.entities.get(e)),
-                    measure.get(i).and_then(|m| measure_ids.get(m)),
-                    time.get(i),
-                    value.get(i),
-                ) else {
-                    continue;
-                };
-                history.measures.push((*e, *m, t, v));
-            }
-        }
-        history.measures.sort_unstable();
+        history.measures = measure_rows(
+            partitions(lake_dir, &view.name, "measures", newest_date),
+            "value",
+            &history.entities,
+            &measure_ids,
+            |column, i| column.i64().ok()?.get(i),
+        )?;
         history.prefix = std::iter::once(0)
             .chain(history.measures.iter().scan(0i64, |sum, m| {
                 *sum += m.3;
                 Some(*sum)
             }))
             .collect();
-
-        for (table, value_column) in [("distinct", "member"), ("frequencies", "value")] {
-            let mut rows = Vec::new();
-            for path in partitions(lake_dir, &view.name, table, newest_date) {
-                let frame = read_file(&path, &["entity", "measure", "event_time", value_column])?;
-                let (entity, measure, value) = (
-                    strings(&frame, "entity")?,
-                    strings(&frame, "measure")?,
-                    strings(&frame, value_column)?,
-                );
-                let time = millis(&frame, "event_time")?;
-                for i in 0..frame.height() {
-                    let (Some(e), Some(m), Some(t), Some(v)) = (
-                        entity.get(i).and_then(|e| history.entities.get(e)),
-                        measure.get(i).and_then(|m| measure_ids.get(m)),
-                        time.get(i),
-                        value.get(i),
-                    ) else {
-                        continue;
-                    };
-                    rows.push((*e, *m, t, history.members.intern(v)));
-                }
-            }
-            rows.sort_unstable();
-            match table {
-                "distinct" => history.distinct = rows,
-                _ => history.frequencies = rows,
-            }
-        }
+        let members = &mut history.members;
+        history.distinct = measure_rows(
+            partitions(lake_dir, &view.name, "distinct", newest_date),
+            "member",
+            &history.entities,
+            &measure_ids,
+            |column, i| Some(members.intern(column.str().ok()?.get(i)?)),
+        )?;
+        history.frequencies = measure_rows(
+            partitions(lake_dir, &view.name, "frequencies", newest_date),
+            "value",
+            &history.entities,
+            &measure_ids,
+            |column, i| Some(members.intern(column.str().ok()?.get(i)?)),
+        )?;
         Ok(history)
     }
 
@@ -552,6 +528,38 @@ impl ViewHistory {
             .map(|(column, f)| column.finish(&format!("{}__{}", view.name, view.features[*f].name)))
             .collect()
     }
+}
+
+/// The rows `(entity, measure, event time, value)` of a measure-keyed gold table, for the entities
+/// of the table only, sorted.
+fn measure_rows<V: Ord>(
+    files: Vec<PathBuf>,
+    value_column: &str,
+    entities: &HashMap<String, u32>,
+    measure_ids: &HashMap<&str, u16>,
+    mut value: impl FnMut(&Column, usize) -> Option<V>,
+) -> Result<Vec<(u32, u16, i64, V)>, TrainingSetError> {
+    let mut rows = Vec::new();
+    for path in files {
+        let frame = read_file(&path, &["entity", "measure", "event_time", value_column])?;
+        let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
+        let time = millis(&frame, "event_time")?;
+        let values = frame.column(value_column).map_err(gold)?;
+        for i in 0..frame.height() {
+            let (Some(e), Some(m), Some(t)) = (
+                entity.get(i).and_then(|e| entities.get(e)),
+                measure.get(i).and_then(|m| measure_ids.get(m)),
+                time.get(i),
+            ) else {
+                continue;
+            };
+            if let Some(v) = value(values, i) {
+                rows.push((*e, *m, t, v));
+            }
+        }
+    }
+    rows.sort_unstable();
+    Ok(rows)
 }
 
 /// The range of `rows` (sorted by entity, measure first) of `entity` and `measure`.
