@@ -12,14 +12,15 @@
 //! - `frequencies`: most-frequent counters as (value, time) occurrences.
 //!
 //! Each table is partitioned like bronze, `gold/{view}/{table}/date=YYYY-MM-DD/part-0.parquet`,
-//! and computed one event date at a time, so memory is bounded by the busiest day rather than
-//! the lake. Joined sources (`via`) resolve through the joined view's `last` value as of the
+//! and computed one event date at a time per core, so memory is bounded by the busiest days
+//! rather than the lake. Joined sources (`via`) resolve through the joined view's `last` value as of the
 //! whole lake (event time does not wait for arrival order offline), collected in a first pass
 //! that reads only the sources holding those values.
 
 use std::{
     collections::{BTreeSet, HashMap},
     path::Path,
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
 use larder_domain::{
@@ -411,7 +412,7 @@ type Resolved = HashMap<(String, String, String), (String, (i64, i64))>;
 fn resolve_joins(
     lake_dir: &Path,
     views: &FeatureViews,
-    dates: &BTreeSet<String>,
+    dates: &[String],
 ) -> Result<Resolved, LakeError> {
     // Only the sources that feed a `last` feature some `via` goes through are read.
     let mut sources = BTreeSet::new();
@@ -464,8 +465,8 @@ fn resolve_joins(
 }
 
 /// Computes every view's history from the bronze lake under `lake_dir`, one event date at a
-/// time, handing each gold object to `write` as soon as it is encoded; answers the number of
-/// events read.
+/// time on each core, handing each gold object to `write` as soon as it is encoded; answers the
+/// number of events read.
 ///
 /// # Errors
 /// When the lake cannot be read, a frame built, or `write` fails.
@@ -474,50 +475,110 @@ pub fn compute_feature_history(
     views: &FeatureViews,
     mut write: impl FnMut(GoldObject) -> Result<(), LakeError>,
 ) -> Result<u64, LakeError> {
-    let dates = bronze_dates(lake_dir);
+    let dates: Vec<String> = bronze_dates(lake_dir).into_iter().collect();
     let resolved = resolve_joins(lake_dir, views, &dates)?;
-    let mut read = 0;
-    for date in &dates {
-        let mut histories: HashMap<&str, ViewHistory> = views
-            .views()
-            .iter()
-            .map(|v| (v.name.as_str(), ViewHistory::default()))
-            .collect();
-        for source in Source::ALL {
-            let events = read_events(lake_dir, source, date)?;
-            read += events.len() as u64;
-            for logged in &events {
-                let time_ms = logged.event.event_time().millis();
-                for update in views.updates_for(&logged.event) {
-                    let key = match &update.target {
-                        Target::Key(key) => Some(key.as_str()),
-                        Target::Via { view, key, feature } => resolved
-                            .get(&(view.clone(), key.clone(), feature.clone()))
-                            .map(|(value, _)| value.as_str()),
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(dates.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let read = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    // A short queue: a worker blocks once a few objects wait to be written.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<GoldObject, LakeError>>(4);
+    let outcome = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (dates, resolved, next, read, stop) = (&dates, &resolved, &next, &read, &stop);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(date) = dates.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
                     };
-                    let (Some(key), Some(history)) = (key, histories.get_mut(update.view.as_str()))
-                    else {
-                        continue;
+                    let send = |object| {
+                        sender
+                            .send(Ok(object))
+                            .map_err(|_| LakeError::Encode("the gold writer stopped".into()))
                     };
-                    history.record_update(key, &update.ops, time_ms, logged.order);
+                    match date_history(lake_dir, views, resolved, date, send) {
+                        Ok(events) => {
+                            read.fetch_add(events, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            let _ = sender.send(Err(e));
+                        }
+                    }
                 }
+            });
+        }
+        drop(sender);
+        let mut outcome = Ok(());
+        for message in receiver {
+            let written = message.and_then(&mut write);
+            if let (Ok(()), Err(e)) = (&outcome, written) {
+                stop.store(true, Ordering::Relaxed);
+                outcome = Err(e);
             }
         }
-        for view in views.views() {
-            let Some(history) = histories.remove(view.name.as_str()) else {
-                continue;
-            };
-            for (table, mut frame) in history.frames().map_err(encode)? {
-                let mut bytes = Vec::new();
-                ParquetWriter::new(&mut bytes)
-                    .finish(&mut frame)
-                    .map_err(encode)?;
-                write(GoldObject {
-                    key: gold_key(&view.name, table, date),
-                    bytes,
-                    rows: frame.height(),
-                })?;
+        outcome
+    });
+    outcome.map(|()| read.into_inner())
+}
+
+/// One event date's gold objects, each handed to `send`; answers the events read.
+fn date_history(
+    lake_dir: &Path,
+    views: &FeatureViews,
+    resolved: &Resolved,
+    date: &str,
+    send: impl Fn(GoldObject) -> Result<(), LakeError>,
+) -> Result<u64, LakeError> {
+    let mut read = 0;
+    let mut histories: HashMap<&str, ViewHistory> = views
+        .views()
+        .iter()
+        .map(|v| (v.name.as_str(), ViewHistory::default()))
+        .collect();
+    for source in Source::ALL {
+        let events = read_events(lake_dir, source, date)?;
+        read += events.len() as u64;
+        for logged in &events {
+            let time_ms = logged.event.event_time().millis();
+            for update in views.updates_for(&logged.event) {
+                let key = match &update.target {
+                    Target::Key(key) => Some(key.as_str()),
+                    Target::Via { view, key, feature } => resolved
+                        .get(&(view.clone(), key.clone(), feature.clone()))
+                        .map(|(value, _)| value.as_str()),
+                };
+                let (Some(key), Some(history)) = (key, histories.get_mut(update.view.as_str()))
+                else {
+                    continue;
+                };
+                history.record_update(key, &update.ops, time_ms, logged.order);
             }
+        }
+    }
+    for view in views.views() {
+        let Some(history) = histories.remove(view.name.as_str()) else {
+            continue;
+        };
+        for (table, mut frame) in history.frames().map_err(encode)? {
+            // Most dates hold nothing for most tables (a consumer created that day): no object
+            // rather than an empty one.
+            if frame.height() == 0 {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            ParquetWriter::new(&mut bytes)
+                .finish(&mut frame)
+                .map_err(encode)?;
+            send(GoldObject {
+                key: gold_key(&view.name, table, date),
+                bytes,
+                rows: frame.height(),
+            })?;
         }
     }
     Ok(read)

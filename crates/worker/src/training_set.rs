@@ -13,7 +13,6 @@
 //!   keeping only rows of entities the table asks for, in compact integer form.
 
 use std::{
-    collections::HashMap,
     ops::Range,
     path::{Path, PathBuf},
 };
@@ -244,11 +243,34 @@ pub fn compute_training_set(
             None => by_view.push((view, vec![feature])),
         }
     }
-    for (view, wanted) in by_view {
-        let keys = row_keys(&entities, view)?;
-        let history = ViewHistory::read(lake_dir, view, &keys, newest_date.as_deref())?;
-        for column in history.evaluate(view, &wanted, &keys, &times) {
-            entities.with_column(column).map_err(gold)?;
+    // One view per core at a time: its history is the memory that counts.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    for batch in by_view.chunks(cores) {
+        let computed: Vec<Result<Vec<Column>, TrainingSetError>> = std::thread::scope(|scope| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|(view, wanted)| {
+                    let (table, times, newest) = (&entities, &times, newest_date.as_deref());
+                    scope.spawn(move || {
+                        let keys = row_keys(table, view)?;
+                        let history = ViewHistory::read(lake_dir, view, &keys, newest)?;
+                        Ok(history.evaluate(view, wanted, &keys, times))
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| Err(gold("a view's computation panicked")))
+                })
+                .collect()
+        });
+        for columns in computed {
+            for column in columns? {
+                entities.with_column(column).map_err(gold)?;
+            }
         }
     }
     Ok(entities)
@@ -257,7 +279,7 @@ pub fn compute_training_set(
 /// Dense ids for strings (entities, members).
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<String, u32>,
+    ids: PlHashMap<String, u32>,
     names: Vec<String>,
 }
 
@@ -292,7 +314,7 @@ struct ViewHistory {
     distinct: Vec<(u32, u16, i64, u32)>,
     frequencies: Vec<(u32, u16, i64, u32)>,
     members: Interner,
-    entities: HashMap<String, u32>,
+    entities: PlHashMap<String, u32>,
 }
 
 /// The parquet files of `gold/{view}/{table}/date=…/` up to `newest_date`.
@@ -352,19 +374,19 @@ impl ViewHistory {
         keys: &[Option<String>],
         newest_date: Option<&str>,
     ) -> Result<Self, TrainingSetError> {
-        let mut entities = HashMap::new();
+        let mut entities = PlHashMap::new();
         for key in keys.iter().flatten() {
             let next = entities.len() as u32;
             entities.entry(key.clone()).or_insert(next);
         }
-        let feature_ids: HashMap<&str, u16> = view
+        let feature_ids: PlHashMap<&str, u16> = view
             .features
             .iter()
             .enumerate()
             .map(|(i, f)| (f.name.as_str(), i as u16))
             .chain([("_touch", TOUCH)])
             .collect();
-        let measure_ids: HashMap<&str, u16> = view
+        let measure_ids: PlHashMap<&str, u16> = view
             .measures
             .iter()
             .enumerate()
@@ -401,18 +423,23 @@ impl ViewHistory {
                 millis(&frame, "_ingested_at")?,
                 millis(&frame, "_stream_seq")?,
             );
-            for i in 0..frame.height() {
+            let rows = entity
+                .iter()
+                .zip(feature.iter())
+                .zip(time.iter())
+                .zip(value.iter())
+                .zip(ingested.iter().zip(seq.iter()));
+            for ((((e, f), t), v), (ingested, seq)) in rows {
                 let (Some(e), Some(f), Some(t)) = (
-                    entity.get(i).and_then(|e| history.entities.get(e)),
-                    feature.get(i).and_then(|f| feature_ids.get(f)),
-                    time.get(i),
+                    e.and_then(|e| history.entities.get(e)),
+                    f.and_then(|f| feature_ids.get(f)),
+                    t,
                 ) else {
                     continue;
                 };
-                let order = (ingested.get(i).unwrap_or(0), seq.get(i).unwrap_or(0));
                 history.changes.push(Change {
-                    key: (*e, *f, t, order),
-                    value: value.get(i).unwrap_or_default().to_owned(),
+                    key: (*e, *f, t, (ingested.unwrap_or(0), seq.unwrap_or(0))),
+                    value: v.unwrap_or_default().to_owned(),
                 });
             }
         }
@@ -535,8 +562,8 @@ impl ViewHistory {
 fn measure_rows<V: Ord>(
     files: Vec<PathBuf>,
     value_column: &str,
-    entities: &HashMap<String, u32>,
-    measure_ids: &HashMap<&str, u16>,
+    entities: &PlHashMap<String, u32>,
+    measure_ids: &PlHashMap<&str, u16>,
     mut value: impl FnMut(&Column, usize) -> Option<V>,
 ) -> Result<Vec<(u32, u16, i64, V)>, TrainingSetError> {
     let mut rows = Vec::new();
@@ -545,11 +572,12 @@ fn measure_rows<V: Ord>(
         let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
         let time = millis(&frame, "event_time")?;
         let values = frame.column(value_column).map_err(gold)?;
-        for i in 0..frame.height() {
+        let keys = entity.iter().zip(measure.iter()).zip(time.iter());
+        for (i, ((e, m), t)) in keys.enumerate() {
             let (Some(e), Some(m), Some(t)) = (
-                entity.get(i).and_then(|e| entities.get(e)),
-                measure.get(i).and_then(|m| measure_ids.get(m)),
-                time.get(i),
+                e.and_then(|e| entities.get(e)),
+                m.and_then(|m| measure_ids.get(m)),
+                t,
             ) else {
                 continue;
             };
@@ -576,7 +604,7 @@ fn sweep_distinct(
     rows: &[(u32, i64, usize)],
     window: larder_domain::Window,
 ) -> Vec<u64> {
-    let mut counts: HashMap<u32, u32> = HashMap::new();
+    let mut counts: PlHashMap<u32, u32> = PlHashMap::new();
     let (mut added, mut removed) = (0, 0);
     rows.iter()
         .map(|(_, t, _)| {
@@ -606,7 +634,7 @@ fn sweep_frequent(
     rows: &[(u32, i64, usize)],
     names: &Interner,
 ) -> Vec<Option<u32>> {
-    let mut counts: HashMap<u32, u64> = HashMap::new();
+    let mut counts: PlHashMap<u32, u64> = PlHashMap::new();
     let mut best: Option<(u64, u32)> = None;
     let mut added = 0;
     rows.iter()
