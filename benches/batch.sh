@@ -5,7 +5,8 @@
 # `larder training-set` (time, peak RSS) beside a bare Polars as-of join of the same rows.
 # Usage: ORDERS=500000 ROWS=1000000 bash benches/batch.sh
 #   RAW_TTL=60: expire raw_{source}:{id} hashes after 60 s, so the full scale (3.6 M orders,
-#   ≈15 M events) fits in this machine's Redis; KEEP=1 keeps the work directory.
+#   ≈15 M events) fits in this machine's Redis; KEEP=1 keeps the work directory; REUSE=DIR runs
+#   the jobs again on a kept directory's lake, without generating or replaying.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ ORDERS="${ORDERS:-500000}"
 ROWS="${ROWS:-1000000}"
 PORT="${BENCH_PORT:-8791}"
 DB=13
-WORK="$(mktemp -d /tmp/larder-batch.XXXX)"
+WORK="${REUSE:-$(mktemp -d /tmp/larder-batch.XXXX)}"
 BIN="${CARGO_TARGET_DIR:-target}/release"
 export LARDER__REDIS__URL="redis://127.0.0.1:6379/$DB" LARDER__LOG__LEVEL=warn \
        LARDER__LAKE__ROOT="$WORK/lake" LARDER__LAKE__CACHE_DIR="$WORK/cache" \
@@ -25,19 +26,21 @@ cargo build --release --quiet -p larder-api -p larder-cli -p larder-worker
 redis-cli -n "$DB" flushdb >/dev/null
 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
 "$BIN/larder-worker" > "$WORK/worker.log" 2>&1 & WORKER=$!
-trap 'kill $API $WORKER 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
+trap 'kill $API $WORKER 2>/dev/null; [ -n "${KEEP:-}${REUSE:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 
-echo "\$ larder generate --out DIR --orders $ORDERS --seed 3"
-"$BIN/larder" generate --out "$WORK/data" --orders "$ORDERS" --seed 3
-start=$(date +%s.%N)
-echo "\$ larder replay --url http://127.0.0.1:$PORT --progress quiet DIR   (worker flushing meanwhile)"
-"$BIN/larder" replay --url "http://127.0.0.1:$PORT" --progress quiet "$WORK/data"
-backlog() { for s in order status restaurant consumer; do redis-cli -n "$DB" xlen "events:$s"; done | awk '{t += $1} END {print t}'; }
-while [ "$(backlog)" != 0 ]; do sleep 1; done
-echo "replay + lake flush done (every stream empty) after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
-echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
-echo "Redis used memory: $(redis-cli info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $(redis-cli info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
+if [ -z "${REUSE:-}" ]; then
+    echo "\$ larder generate --out DIR --orders $ORDERS --seed 3"
+    "$BIN/larder" generate --out "$WORK/data" --orders "$ORDERS" --seed 3
+    start=$(date +%s.%N)
+    echo "\$ larder replay --url http://127.0.0.1:$PORT --progress quiet DIR   (worker flushing meanwhile)"
+    "$BIN/larder" replay --url "http://127.0.0.1:$PORT" --progress quiet "$WORK/data"
+    backlog() { for s in order status restaurant consumer; do redis-cli -n "$DB" xlen "events:$s"; done | awk '{t += $1} END {print t}'; }
+    while [ "$(backlog)" != 0 ]; do sleep 1; done
+    echo "replay + lake flush done (every stream empty) after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+    echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
+    echo "Redis used memory: $(redis-cli info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $(redis-cli info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
+fi
 
 for job in simple_feature feature-history; do
     echo "\$ larder jobs run $job --wait 1800 --url http://127.0.0.1:$PORT"

@@ -144,8 +144,8 @@ fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged
 /// `last` values and entity touches as change rows, column by column.
 #[derive(Default)]
 struct Changes {
-    entity: Vec<String>,
-    feature: Vec<String>,
+    entity: Vec<u32>,
+    feature: Vec<u32>,
     time: Vec<i64>,
     value: Vec<String>,
     ingested: Vec<i64>,
@@ -155,10 +155,10 @@ struct Changes {
 /// Partial aggregates, one row per operation until grouped.
 #[derive(Default)]
 struct Tiles {
-    entity: Vec<String>,
+    entity: Vec<u32>,
     tier: Vec<&'static str>,
     bucket: Vec<i64>,
-    measure: Vec<String>,
+    measure: Vec<u32>,
     combine: Vec<&'static str>,
     value: Vec<i64>,
 }
@@ -166,8 +166,8 @@ struct Tiles {
 /// Each event's contribution to a count, sum, min or max measure.
 #[derive(Default)]
 struct Contributions {
-    entity: Vec<String>,
-    measure: Vec<String>,
+    entity: Vec<u32>,
+    measure: Vec<u32>,
     time: Vec<i64>,
     value: Vec<i64>,
 }
@@ -175,23 +175,43 @@ struct Contributions {
 /// Distinct members or counted values, each with the event time it was seen at.
 #[derive(Default)]
 struct Occurrences {
-    entity: Vec<String>,
-    measure: Vec<String>,
-    value: Vec<String>,
+    entity: Vec<u32>,
+    measure: Vec<u32>,
+    value: Vec<u32>,
     time: Vec<i64>,
 }
 
-impl Occurrences {
-    fn push(&mut self, entity: &str, measure: &str, value: &str, time: i64) {
-        self.entity.push(entity.to_owned());
-        self.measure.push(measure.to_owned());
-        self.value.push(value.to_owned());
-        self.time.push(time);
+/// The distinct strings of one date's rows (entity keys, names, members), each stored once: a
+/// busy day holds tens of millions of rows naming far fewer entities.
+#[derive(Default)]
+struct Names {
+    ids: PlHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.to_owned(), id);
+        self.names.push(name.to_owned());
+        id
+    }
+
+    fn column(&self, name: &str, ids: &[u32]) -> Column {
+        let values: Vec<&str> = ids
+            .iter()
+            .map(|i| self.names[*i as usize].as_str())
+            .collect();
+        Series::new(name.into(), values).into_column()
     }
 }
 
 #[derive(Default)]
 struct ViewHistory {
+    names: Names,
     changes: Changes,
     measures: Contributions,
     tiles: Tiles,
@@ -204,6 +224,13 @@ pub struct GoldObject {
     pub key: String,
     pub bytes: Vec<u8>,
     pub rows: usize,
+}
+
+fn push_occurrence(o: &mut Occurrences, (entity, measure, value): (u32, u32, u32), time: i64) {
+    o.entity.push(entity);
+    o.measure.push(measure);
+    o.value.push(value);
+    o.time.push(time);
 }
 
 fn combine_name(combine: larder_domain::Combine) -> &'static str {
@@ -230,9 +257,10 @@ impl ViewHistory {
                 && !contributed.contains(&measure.as_str())
             {
                 contributed.push(measure);
+                let (entity, measure) = (self.names.id(key), self.names.id(measure));
                 let m = &mut self.measures;
-                m.entity.push(key.to_owned());
-                m.measure.push(measure.clone());
+                m.entity.push(entity);
+                m.measure.push(measure);
                 m.time.push(time_ms);
                 m.value.push(*value);
             }
@@ -284,18 +312,31 @@ impl ViewHistory {
                 member,
                 time_ms,
                 ..
-            } => self.distinct.push(key, measure, member, *time_ms),
+            } => {
+                let row = (
+                    self.names.id(key),
+                    self.names.id(measure),
+                    self.names.id(member),
+                );
+                push_occurrence(&mut self.distinct, row, *time_ms);
+            }
             StateOp::Frequency { measure, value } => {
-                self.frequencies.push(key, measure, value, time_ms)
+                let row = (
+                    self.names.id(key),
+                    self.names.id(measure),
+                    self.names.id(value),
+                );
+                push_occurrence(&mut self.frequencies, row, time_ms);
             }
             StateOp::Drain { .. } => {}
         }
     }
 
     fn change(&mut self, key: &str, feature: &str, time: i64, value: &str, order: (i64, i64)) {
+        let (entity, feature) = (self.names.id(key), self.names.id(feature));
         let c = &mut self.changes;
-        c.entity.push(key.to_owned());
-        c.feature.push(feature.to_owned());
+        c.entity.push(entity);
+        c.feature.push(feature);
         c.time.push(time);
         c.value.push(value.to_owned());
         c.ingested.push(order.0);
@@ -311,20 +352,22 @@ impl ViewHistory {
         combine: &'static str,
         value: i64,
     ) {
+        let (entity, measure) = (self.names.id(key), self.names.id(measure));
         let t = &mut self.tiles;
-        t.entity.push(key.to_owned());
+        t.entity.push(entity);
         t.tier.push(tier);
         t.bucket.push(index);
-        t.measure.push(measure.to_owned());
+        t.measure.push(measure);
         t.combine.push(combine);
         t.value.push(value);
     }
 
     fn frames(self) -> PolarsResult<Vec<(&'static str, DataFrame)>> {
+        let names = self.names;
         let c = self.changes;
         let changes = DataFrame::new_infer_height(vec![
-            Series::new("entity".into(), c.entity).into_column(),
-            Series::new("feature".into(), c.feature).into_column(),
+            names.column("entity", &c.entity),
+            names.column("feature", &c.feature),
             datetime("event_time", c.time)?,
             Series::new("value".into(), c.value).into_column(),
             datetime("_ingested_at", c.ingested)?,
@@ -342,8 +385,8 @@ impl ViewHistory {
         )?;
         let m = self.measures;
         let measures = DataFrame::new_infer_height(vec![
-            Series::new("entity".into(), m.entity).into_column(),
-            Series::new("measure".into(), m.measure).into_column(),
+            names.column("entity", &m.entity),
+            names.column("measure", &m.measure),
             datetime("event_time", m.time)?,
             Series::new("value".into(), m.value).into_column(),
         ])?
@@ -351,6 +394,7 @@ impl ViewHistory {
             ["entity", "measure", "event_time"],
             SortMultipleOptions::default(),
         )?;
+        // Grouped on the ids, named after.
         let t = self.tiles;
         let tiles = DataFrame::new_infer_height(vec![
             Series::new("entity".into(), t.entity).into_column(),
@@ -374,16 +418,21 @@ impl ViewHistory {
             .then(col("value").max())
             .otherwise(col("value").sum())
             .alias("value")])
-        .sort(
+        .collect()?;
+        let mut tiles = tiles;
+        for column in ["entity", "measure"] {
+            let ids: Vec<u32> = tiles.column(column)?.u32()?.into_no_null_iter().collect();
+            tiles.with_column(names.column(column, &ids))?;
+        }
+        let tiles = tiles.sort(
             ["entity", "measure", "tier", "bucket"],
             SortMultipleOptions::default(),
-        )
-        .collect()?;
+        )?;
         let occurrences = |o: Occurrences, value: &str| -> PolarsResult<DataFrame> {
             DataFrame::new_infer_height(vec![
-                Series::new("entity".into(), o.entity).into_column(),
-                Series::new("measure".into(), o.measure).into_column(),
-                Series::new(value.into(), o.value).into_column(),
+                names.column("entity", &o.entity),
+                names.column("measure", &o.measure),
+                names.column(value, &o.value),
                 datetime("event_time", o.time)?,
             ])
         };
@@ -405,16 +454,49 @@ pub fn gold_key(view: &str, table: &str, date: &str) -> String {
     format!("gold/{view}/{table}/date={date}/part-0.parquet")
 }
 
-/// The joined views' `last` values that `via` sources resolve through, over the whole lake: the
-/// value of the latest event in log order per (view, key, feature).
-type Resolved = HashMap<(String, String, String), (String, (i64, i64))>;
+/// The joined views' `last` values that `via` sources resolve through, over the whole lake: per
+/// joined (view, feature), each key's value from its latest event in log order.
+#[derive(Default)]
+struct Resolved(Vec<ResolvedFeature>);
+
+struct ResolvedFeature {
+    view: String,
+    feature: String,
+    values: KeyValues,
+}
+
+/// Key → value, with the log order of the event that set it.
+type KeyValues = PlHashMap<String, (String, (i64, i64))>;
+
+impl Resolved {
+    fn get(&self, view: &str, key: &str, feature: &str) -> Option<&str> {
+        let joined = self
+            .0
+            .iter()
+            .find(|r| r.view == view && r.feature == feature)?;
+        joined.values.get(key).map(|(value, _)| value.as_str())
+    }
+
+    fn get_mut(
+        &mut self,
+        view: &str,
+        feature: &str,
+    ) -> Option<&mut KeyValues> {
+        self.0
+            .iter_mut()
+            .find(|r| r.view == view && r.feature == feature)
+            .map(|r| &mut r.values)
+    }
+}
 
 fn resolve_joins(
     lake_dir: &Path,
     views: &FeatureViews,
     dates: &[String],
 ) -> Result<Resolved, LakeError> {
-    // Only the sources that feed a `last` feature some `via` goes through are read.
+    // Only the (view, feature) pairs some `via` goes through are kept, and only the sources
+    // feeding them are read.
+    let mut resolved = Resolved::default();
     let mut sources = BTreeSet::new();
     for view in views.views() {
         for view_source in &view.sources {
@@ -426,17 +508,23 @@ fn resolve_joins(
             else {
                 continue;
             };
-            let Some(joined) = views.view(joined) else {
+            let Some(joined_view) = views.view(joined) else {
                 continue;
             };
-            for f in joined.features.iter().filter(|f| &f.name == feature) {
+            for f in joined_view.features.iter().filter(|f| &f.name == feature) {
                 if let FeatureKind::Last { source, .. } = &f.kind {
                     sources.insert(*source);
                 }
             }
+            if resolved.get_mut(joined, feature).is_none() {
+                resolved.0.push(ResolvedFeature {
+                    view: joined.clone(),
+                    feature: feature.clone(),
+                    values: PlHashMap::new(),
+                });
+            }
         }
     }
-    let mut resolved = Resolved::new();
     for date in dates {
         for source in &sources {
             for logged in read_events(lake_dir, *source, date)? {
@@ -448,12 +536,14 @@ fn resolve_joins(
                         let StateOp::Last { feature, value, .. } = op else {
                             continue;
                         };
-                        let entry = (update.view.clone(), key.clone(), feature.clone());
-                        match resolved.get_mut(&entry) {
+                        let Some(values) = resolved.get_mut(&update.view, feature) else {
+                            continue;
+                        };
+                        match values.get_mut(key.as_str()) {
                             Some(known) if known.1 > logged.order => {}
                             Some(known) => *known = (value.clone(), logged.order),
                             None => {
-                                resolved.insert(entry, (value.clone(), logged.order));
+                                values.insert(key.clone(), (value.clone(), logged.order));
                             }
                         }
                     }
@@ -548,9 +638,7 @@ fn date_history(
             for update in views.updates_for(&logged.event) {
                 let key = match &update.target {
                     Target::Key(key) => Some(key.as_str()),
-                    Target::Via { view, key, feature } => resolved
-                        .get(&(view.clone(), key.clone(), feature.clone()))
-                        .map(|(value, _)| value.as_str()),
+                    Target::Via { view, key, feature } => resolved.get(view, key, feature),
                 };
                 let (Some(key), Some(history)) = (key, histories.get_mut(update.view.as_str()))
                 else {
