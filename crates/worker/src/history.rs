@@ -477,11 +477,7 @@ impl Resolved {
         joined.values.get(key).map(|(value, _)| value.as_str())
     }
 
-    fn get_mut(
-        &mut self,
-        view: &str,
-        feature: &str,
-    ) -> Option<&mut KeyValues> {
+    fn get_mut(&mut self, view: &str, feature: &str) -> Option<&mut KeyValues> {
         self.0
             .iter_mut()
             .find(|r| r.view == view && r.feature == feature)

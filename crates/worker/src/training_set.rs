@@ -423,22 +423,17 @@ impl ViewHistory {
                 millis(&frame, "_ingested_at")?,
                 millis(&frame, "_stream_seq")?,
             );
-            let rows = entity
-                .iter()
+            let rows = entity_ids(entity, &history.entities)
                 .zip(feature.iter())
                 .zip(time.iter())
                 .zip(value.iter())
                 .zip(ingested.iter().zip(seq.iter()));
             for ((((e, f), t), v), (ingested, seq)) in rows {
-                let (Some(e), Some(f), Some(t)) = (
-                    e.and_then(|e| history.entities.get(e)),
-                    f.and_then(|f| feature_ids.get(f)),
-                    t,
-                ) else {
+                let (Some(e), Some(f), Some(t)) = (e, f.and_then(|f| feature_ids.get(f)), t) else {
                     continue;
                 };
                 history.changes.push(Change {
-                    key: (*e, *f, t, (ingested.unwrap_or(0), seq.unwrap_or(0))),
+                    key: (e, *f, t, (ingested.unwrap_or(0), seq.unwrap_or(0))),
                     value: v.unwrap_or_default().to_owned(),
                 });
             }
@@ -530,12 +525,14 @@ impl ViewHistory {
                     sweep_frequent(&self.frequencies[occurrences], entity_rows, &self.members)
                 })
                 .collect();
+            let ranges = self.ranges(view, entity);
             for (i, (_, time, row)) in entity_rows.iter().enumerate() {
-                let state = PointInTime {
+                let mut state = PointInTime {
                     history: self,
                     view,
-                    entity,
+                    ranges: &ranges,
                     as_of: *time,
+                    newest: None,
                     distinct: distinct.iter().map(|d| d[i]).collect(),
                     frequent: frequency_measures
                         .iter()
@@ -543,6 +540,7 @@ impl ViewHistory {
                         .map(|(m, f)| (*m, f[i]))
                         .collect(),
                 };
+                state.newest = state.change(view.features.len()).map(|c| c.key.2);
                 let values = view.evaluate_from(&state, *time);
                 for (column, feature) in columns.iter_mut().zip(wanted) {
                     column.set(*row, &values[*feature].value);
@@ -555,6 +553,22 @@ impl ViewHistory {
             .map(|(column, f)| column.finish(&format!("{}__{}", view.name, view.features[*f].name)))
             .collect()
     }
+}
+
+/// The id of each row's entity (`None`: not asked for). Gold rows come sorted by entity, so each
+/// run of one entity is hashed once.
+fn entity_ids<'a>(
+    column: &'a StringChunked,
+    ids: &'a PlHashMap<String, u32>,
+) -> impl Iterator<Item = Option<u32>> + 'a {
+    let mut last: (&str, Option<u32>) = ("", ids.get("").copied());
+    column.iter().map(move |entity| {
+        let entity = entity?;
+        if entity != last.0 {
+            last = (entity, ids.get(entity).copied());
+        }
+        last.1
+    })
 }
 
 /// The rows `(entity, measure, event time, value)` of a measure-keyed gold table, for the entities
@@ -572,17 +586,15 @@ fn measure_rows<V: Ord>(
         let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
         let time = millis(&frame, "event_time")?;
         let values = frame.column(value_column).map_err(gold)?;
-        let keys = entity.iter().zip(measure.iter()).zip(time.iter());
+        let keys = entity_ids(entity, entities)
+            .zip(measure.iter())
+            .zip(time.iter());
         for (i, ((e, m), t)) in keys.enumerate() {
-            let (Some(e), Some(m), Some(t)) = (
-                e.and_then(|e| entities.get(e)),
-                m.and_then(|m| measure_ids.get(m)),
-                t,
-            ) else {
+            let (Some(e), Some(m), Some(t)) = (e, m.and_then(|m| measure_ids.get(m)), t) else {
                 continue;
             };
             if let Some(v) = value(values, i) {
-                rows.push((*e, *m, t, v));
+                rows.push((e, *m, t, v));
             }
         }
     }
@@ -662,20 +674,55 @@ fn sweep_frequent(
 struct PointInTime<'a> {
     history: &'a ViewHistory,
     view: &'a FeatureView,
-    entity: u32,
+    ranges: &'a EntityRanges,
     as_of: i64,
+    /// The newest touch at or before `as_of`.
+    newest: Option<i64>,
     distinct: Vec<u64>,
     frequent: Vec<(u16, Option<u32>)>,
 }
 
+/// Where one entity's rows lie in its view's sorted history, found once per entity rather than
+/// per row.
+struct EntityRanges {
+    /// Per feature index, its change rows; the touches last.
+    changes: Vec<Range<usize>>,
+    /// Per measure index, its contribution rows.
+    measures: Vec<Range<usize>>,
+}
+
+impl ViewHistory {
+    fn ranges(&self, view: &FeatureView, entity: u32) -> EntityRanges {
+        let changes = (0..=view.features.len())
+            .map(|slot| {
+                let feature = if slot == view.features.len() {
+                    TOUCH
+                } else {
+                    slot as u16
+                };
+                let start = self
+                    .changes
+                    .partition_point(|c| (c.key.0, c.key.1) < (entity, feature));
+                let end = self
+                    .changes
+                    .partition_point(|c| (c.key.0, c.key.1) <= (entity, feature));
+                start..end
+            })
+            .collect();
+        let measures = (0..view.measures.len())
+            .map(|m| group(&self.measures, entity, m as u16))
+            .collect();
+        EntityRanges { changes, measures }
+    }
+}
+
 impl PointInTime<'_> {
-    /// The newest change of `feature` at or before `as_of` (ties: the later arrival).
-    fn change(&self, feature: u16) -> Option<&Change> {
-        let changes = &self.history.changes;
-        let end = changes
-            .partition_point(|c| (c.key.0, c.key.1, c.key.2) <= (self.entity, feature, self.as_of));
-        let last = changes.get(end.checked_sub(1)?)?;
-        ((last.key.0, last.key.1) == (self.entity, feature)).then_some(last)
+    /// The newest change at or before `as_of` (ties: the later arrival) of the feature in
+    /// `slot` (`features.len()`: the touches).
+    fn change(&self, slot: usize) -> Option<&Change> {
+        let rows = &self.history.changes[self.ranges.changes[slot].clone()];
+        let end = rows.partition_point(|c| c.key.2 <= self.as_of);
+        rows.get(end.checked_sub(1)?)
     }
 
     fn measure(&self, id: &str) -> Option<(u16, MeasureKind)> {
@@ -690,7 +737,7 @@ impl PointInTime<'_> {
     fn combine(&self, id: &str, lo: i64, hi: i64) -> Option<i64> {
         let (measure, kind) = self.measure(id)?;
         let rows = &self.history.measures;
-        let range = group(rows, self.entity, measure);
+        let range = self.ranges.measures[measure as usize].clone();
         let inside = &rows[range.clone()];
         let start = range.start + inside.partition_point(|r| r.2 <= lo);
         let end = range.start + inside.partition_point(|r| r.2 <= hi);
@@ -708,17 +755,16 @@ impl PointInTime<'_> {
 
 impl StateRead for PointInTime<'_> {
     fn exists(&self) -> bool {
-        self.change(TOUCH).is_some()
+        self.newest.is_some()
     }
 
     fn newest(&self) -> Option<i64> {
-        self.change(TOUCH).map(|c| c.key.2)
+        self.newest
     }
 
     fn last(&self, feature: &str) -> Option<(&str, Option<i64>)> {
-        let index = self.view.feature(feature)? as u16;
-        self.change(index)
-            .map(|c| (c.value.as_str(), Some(c.key.2)))
+        let slot = self.view.feature(feature)?;
+        self.change(slot).map(|c| (c.value.as_str(), Some(c.key.2)))
     }
 
     fn newest_bucket(&self, tier: Tier) -> Option<i64> {
