@@ -374,11 +374,16 @@ impl ViewHistory {
         keys: &[Option<String>],
         newest_date: Option<&str>,
     ) -> Result<Self, TrainingSetError> {
-        let mut entities = PlHashMap::new();
-        for key in keys.iter().flatten() {
-            let next = entities.len() as u32;
-            entities.entry(key.clone()).or_insert(next);
-        }
+        // Ids in key order: each gold file is sorted by entity, so the rows read from one are
+        // already in id order and the final sorts only merge runs.
+        let mut sorted: Vec<&String> = keys.iter().flatten().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let entities: PlHashMap<String, u32> = sorted
+            .into_iter()
+            .enumerate()
+            .map(|(id, key)| (key.clone(), id as u32))
+            .collect();
         let feature_ids: PlHashMap<&str, u16> = view
             .features
             .iter()
@@ -423,22 +428,22 @@ impl ViewHistory {
                 millis(&frame, "_ingested_at")?,
                 millis(&frame, "_stream_seq")?,
             );
-            let rows = entity_ids(entity, &history.entities)
-                .zip(feature.iter())
+            let rows = ids_of_runs(entity, &history.entities)
+                .zip(ids_of_runs(feature, &feature_ids))
                 .zip(time.iter())
                 .zip(value.iter())
                 .zip(ingested.iter().zip(seq.iter()));
             for ((((e, f), t), v), (ingested, seq)) in rows {
-                let (Some(e), Some(f), Some(t)) = (e, f.and_then(|f| feature_ids.get(f)), t) else {
+                let (Some(e), Some(f), Some(t)) = (e, f, t) else {
                     continue;
                 };
                 history.changes.push(Change {
-                    key: (e, *f, t, (ingested.unwrap_or(0), seq.unwrap_or(0))),
+                    key: (e, f, t, (ingested.unwrap_or(0), seq.unwrap_or(0))),
                     value: v.unwrap_or_default().to_owned(),
                 });
             }
         }
-        history.changes.sort_unstable_by_key(|c| c.key);
+        history.changes.sort_by_key(|c| c.key);
 
         history.measures = measure_rows(
             partitions(lake_dir, &view.name, "measures", newest_date),
@@ -555,17 +560,21 @@ impl ViewHistory {
     }
 }
 
-/// The id of each row's entity (`None`: not asked for). Gold rows come sorted by entity, so each
-/// run of one entity is hashed once.
-fn entity_ids<'a>(
+/// The id of each row's value in `ids` (`None`: not asked for). Gold rows come sorted by entity,
+/// then feature or measure, so each run of one value is looked up once.
+fn ids_of_runs<'a, K, V>(
     column: &'a StringChunked,
-    ids: &'a PlHashMap<String, u32>,
-) -> impl Iterator<Item = Option<u32>> + 'a {
-    let mut last: (&str, Option<u32>) = ("", ids.get("").copied());
-    column.iter().map(move |entity| {
-        let entity = entity?;
-        if entity != last.0 {
-            last = (entity, ids.get(entity).copied());
+    ids: &'a PlHashMap<K, V>,
+) -> impl Iterator<Item = Option<V>> + 'a
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+    V: Copy,
+{
+    let mut last: (&str, Option<V>) = ("", ids.get("").copied());
+    column.iter().map(move |value| {
+        let value = value?;
+        if value != last.0 {
+            last = (value, ids.get(value).copied());
         }
         last.1
     })
@@ -586,19 +595,19 @@ fn measure_rows<V: Ord>(
         let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
         let time = millis(&frame, "event_time")?;
         let values = frame.column(value_column).map_err(gold)?;
-        let keys = entity_ids(entity, entities)
-            .zip(measure.iter())
+        let keys = ids_of_runs(entity, entities)
+            .zip(ids_of_runs(measure, measure_ids))
             .zip(time.iter());
         for (i, ((e, m), t)) in keys.enumerate() {
-            let (Some(e), Some(m), Some(t)) = (e, m.and_then(|m| measure_ids.get(m)), t) else {
+            let (Some(e), Some(m), Some(t)) = (e, m, t) else {
                 continue;
             };
             if let Some(v) = value(values, i) {
-                rows.push((e, *m, t, v));
+                rows.push((e, m, t, v));
             }
         }
     }
-    rows.sort_unstable();
+    rows.sort();
     Ok(rows)
 }
 
