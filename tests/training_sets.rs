@@ -466,3 +466,56 @@ async fn offline_values_equal_online_answers_at_checkpoints() {
     assert!(busiest.unwrap_or(0) > 5, "{busiest:?}");
     app.cleanup().await;
 }
+
+/// A lake on S3 (moto): gold written there, the entity table read from there, the training set
+/// computed from the copy in the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn training_sets_work_on_an_s3_lake() {
+    let app = TestApp::spawn().await;
+    for (id, at) in [
+        ("o1", "2019-01-02T10:00:00.000Z"),
+        ("o2", "2019-01-02T10:30:00.000Z"),
+    ] {
+        app.post_json("/order-event/", &order_event(id, "r1", "c1", 10.0, at))
+            .await;
+    }
+    let client = larder_s3::s3_client(&larder_e2e::test_s3_settings()).await;
+    let bucket = format!("training-{}", std::process::id());
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let store = larder_s3::S3Store::new(
+        client,
+        &larder_s3::S3Location {
+            bucket,
+            key: "lake".into(),
+        },
+    );
+    let pool = larder_redis::connect(&app.settings.redis).unwrap();
+    let log = RedisEventLog::new(pool, &app.settings.redis);
+    flush_source(&log, &log, &store, Source::Order, 100, 10)
+        .await
+        .unwrap();
+    let views = Arc::new(app.settings.features.load_views().unwrap());
+    larder_worker::run_feature_history(&store, &temp_dir("larder-cache"), views.clone())
+        .await
+        .unwrap();
+    let set = larder_worker::build_training_set(
+        &store,
+        &temp_dir("larder-cache"),
+        views,
+        "rows.csv".into(),
+        b"merchant_id,event_timestamp\nr1,2019-01-02T10:15:00Z\nr1,2019-01-02T11:00:00Z\n".to_vec(),
+        vec!["restaurant:orders_24h".into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!((set.rows, set.feature_columns), (2, 1));
+    let frame = tokio::task::spawn_blocking(move || {
+        ParquetReader::new(std::io::Cursor::new(set.bytes))
+            .finish()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(i64s(&frame, "restaurant__orders_24h"), [Some(1), Some(2)]);
+    app.cleanup().await;
+}
