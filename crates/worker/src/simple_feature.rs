@@ -58,9 +58,12 @@ pub fn compute_simple_feature(
         SortMultipleOptions::default(),
     )
     .group_by([col("order_id")])
-    .agg([col("cpf").last(), col("order_total_amount").last()]);
+    .agg([col("cpf").last(), col("order_total_amount").last()])
+    // Collected once: the count below and the averages share the scan and the dedupe.
+    .collect()?;
+    let orders_in = orders.height() as u64;
     let frame = orders
-        .clone()
+        .lazy()
         .group_by([col("cpf")])
         .agg([
             col("order_total_amount")
@@ -70,14 +73,7 @@ pub fn compute_simple_feature(
         ])
         .sort(["cpf"], SortMultipleOptions::default())
         .collect()?;
-    let orders_in = orders
-        .select([len()])
-        .collect()?
-        .column("len")?
-        .u32()?
-        .get(0)
-        .unwrap_or(0);
-    Ok((with_time(frame, computed_at)?, u64::from(orders_in)))
+    Ok((with_time(frame, computed_at)?, orders_in))
 }
 
 fn with_time(frame: DataFrame, computed_at: Timestamp) -> PolarsResult<DataFrame> {
