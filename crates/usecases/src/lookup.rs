@@ -108,6 +108,7 @@ impl LookupService {
             view: view.name.clone(),
             key: key.clone(),
             distinct: view.distinct_queries(as_of_ms),
+            windows: view.window_queries(as_of_ms),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -131,6 +132,7 @@ impl LookupService {
             view: batch.name.to_owned(),
             key: key.clone(),
             distinct: Vec::new(),
+            windows: Vec::new(),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -200,11 +202,13 @@ impl LookupService {
         let mut reads = Vec::with_capacity(views.len() * rows);
         for (view, keys) in &views {
             let distinct = view.distinct_queries(as_of_ms);
+            let windows = view.window_queries(as_of_ms);
             for key in *keys {
                 reads.push(EntityRead {
                     view: view.name.clone(),
                     key: key.clone(),
                     distinct: distinct.clone(),
+                    windows: windows.clone(),
                 });
             }
         }
@@ -338,6 +342,7 @@ mod tests {
             fields: fields.into_iter().collect::<HashMap<_, _>>(),
             buckets: [(Tier::Minute, minute.into_iter().collect())].into(),
             distinct: vec![1],
+            windows: Vec::new(),
         }
     }
 

@@ -175,6 +175,7 @@ impl Memory {
                     })
                 })
                 .collect(),
+            windows: Vec::new(),
         };
         view.features
             .iter()
