@@ -3,9 +3,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use deadpool_redis::{
     Pool,
-    redis::{self, ErrorKind, FromRedisValue, Script, ServerErrorKind},
+    redis::{self, FromRedisValue},
 };
-use larder_domain::{EntityState, FeatureName, MeasureKind, Tier};
+use larder_domain::{EntityState, FeatureName, Tier};
 use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
 use crate::{
@@ -29,10 +29,14 @@ impl RedisOnlineStore {
         }
     }
 
-    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+    async fn query<T: FromRedisValue>(&self, request: &Request<'_>) -> Result<T, StoreError> {
         let call = async {
             let mut conn = self.pool.get().await.map_err(from_pool)?;
-            cmd.query_async(&mut conn).await.map_err(from_redis)
+            match request {
+                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
+                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            }
+            .map_err(from_redis)
         };
         tokio::time::timeout(self.timeout, call)
             .await
@@ -40,28 +44,9 @@ impl RedisOnlineStore {
     }
 }
 
-/// Sums, minima and maxima of bucket ranges, computed by Redis (see `window.lua`).
-static WINDOWS: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(include_str!("window.lua")));
-
-impl RedisOnlineStore {
-    /// Sends a read pipeline; loads the window script and sends again when Redis has forgotten
-    /// it (restarted or flushed): reads are safe to repeat.
-    async fn read_pipe(&self, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, StoreError> {
-        let call = async {
-            let mut conn = self.pool.get().await.map_err(from_pool)?;
-            match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
-                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    WINDOWS.load_async(&mut conn).await.map_err(from_redis)?;
-                    pipe.query_async(&mut conn).await.map_err(from_redis)
-                }
-                other => other.map_err(from_redis),
-            }
-        };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| timed_out())?
-    }
+enum Request<'a> {
+    Cmd(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
 }
 
 fn parse<T: FromRedisValue>(value: redis::Value) -> Result<T, StoreError> {
@@ -71,7 +56,8 @@ fn parse<T: FromRedisValue>(value: redis::Value) -> Result<T, StoreError> {
 #[async_trait]
 impl OnlineStore for RedisOnlineStore {
     async fn clock(&self) -> Result<Option<i64>, StoreError> {
-        self.query(redis::cmd("GET").arg(self.keys.clock())).await
+        self.query(&Request::Cmd(redis::cmd("GET").arg(self.keys.clock())))
+            .await
     }
 
     async fn read(&self, reads: &[EntityRead]) -> Result<Vec<EntityState>, StoreError> {
@@ -82,31 +68,9 @@ impl OnlineStore for RedisOnlineStore {
         for read in reads {
             let key = read.key.as_str();
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
-            if read.windows.is_empty() {
-                for tier in Tier::ALL {
-                    pipe.cmd("HGETALL")
-                        .arg(self.keys.buckets(&read.view, key, tier));
-                }
-            } else {
-                // The windows are summed where the buckets are: a busy entity's buckets are
-                // hundreds of fields, and decoding them dominated a lookup.
-                let cmd = pipe.cmd("EVALSHA").arg(WINDOWS.get_hash()).arg(2);
-                for tier in Tier::ALL {
-                    cmd.arg(self.keys.buckets(&read.view, key, tier));
-                }
-                cmd.arg(read.windows.len());
-                for query in &read.windows {
-                    let combine = match query.kind {
-                        MeasureKind::Min => "min",
-                        MeasureKind::Max => "max",
-                        _ => "add",
-                    };
-                    cmd.arg(query.tier.tag())
-                        .arg(&query.measure)
-                        .arg(query.lo)
-                        .arg(query.hi)
-                        .arg(combine);
-                }
+            for tier in Tier::ALL {
+                pipe.cmd("HGETALL")
+                    .arg(self.keys.buckets(&read.view, key, tier));
             }
             for query in &read.distinct {
                 pipe.cmd("ZCOUNT")
@@ -115,25 +79,19 @@ impl OnlineStore for RedisOnlineStore {
                     .arg(query.hi_ms);
             }
         }
-        let replies = self.read_pipe(&pipe).await?;
+        let replies: Vec<redis::Value> = self.query(&Request::Pipe(&pipe)).await?;
         let mut replies = replies.into_iter();
         let mut states = Vec::with_capacity(reads.len());
         for read in reads {
             let missing = || StoreError::Failed("pipeline answered too few replies".into());
             let fields: HashMap<String, String> = parse(replies.next().ok_or_else(missing)?)?;
             let mut buckets = HashMap::new();
-            let mut windows = Vec::new();
-            if read.windows.is_empty() {
-                for tier in Tier::ALL {
-                    let tier_fields: HashMap<String, String> =
-                        parse(replies.next().ok_or_else(missing)?)?;
-                    if !tier_fields.is_empty() {
-                        buckets.insert(tier, tier_fields);
-                    }
+            for tier in Tier::ALL {
+                let tier_fields: HashMap<String, String> =
+                    parse(replies.next().ok_or_else(missing)?)?;
+                if !tier_fields.is_empty() {
+                    buckets.insert(tier, tier_fields);
                 }
-            } else {
-                let answers: Vec<Option<i64>> = parse(replies.next().ok_or_else(missing)?)?;
-                windows = read.windows.iter().cloned().zip(answers).collect();
             }
             let mut distinct = Vec::with_capacity(read.distinct.len());
             for _ in &read.distinct {
@@ -143,7 +101,6 @@ impl OnlineStore for RedisOnlineStore {
                 fields,
                 buckets,
                 distinct,
-                windows,
             });
         }
         Ok(states)
@@ -157,7 +114,7 @@ impl OnlineStore for RedisOnlineStore {
         for view in views {
             cmd.arg(self.keys.entity_count(view));
         }
-        let counts: Vec<Option<u64>> = self.query(&cmd).await?;
+        let counts: Vec<Option<u64>> = self.query(&Request::Cmd(&cmd)).await?;
         Ok(counts.into_iter().map(Option::unwrap_or_default).collect())
     }
 
@@ -175,7 +132,7 @@ impl OnlineStore for RedisOnlineStore {
             .arg(limit)
             .arg("TYPE")
             .arg("hash");
-        let (next, keys): (u64, Vec<String>) = self.query(&cmd).await?;
+        let (next, keys): (u64, Vec<String>) = self.query(&Request::Cmd(&cmd)).await?;
         Ok(StoredKeyPage {
             keys: keys
                 .iter()
@@ -190,7 +147,7 @@ impl OnlineStore for RedisOnlineStore {
 #[async_trait]
 impl Readiness for RedisOnlineStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
+        let _: String = self.query(&Request::Cmd(&redis::cmd("PING"))).await?;
         Ok(())
     }
 }

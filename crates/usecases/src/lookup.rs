@@ -108,7 +108,6 @@ impl LookupService {
             view: view.name.clone(),
             key: key.clone(),
             distinct: view.distinct_queries(as_of_ms),
-            windows: view.window_queries(as_of_ms),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -132,7 +131,6 @@ impl LookupService {
             view: batch.name.to_owned(),
             key: key.clone(),
             distinct: Vec::new(),
-            windows: Vec::new(),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -202,13 +200,11 @@ impl LookupService {
         let mut reads = Vec::with_capacity(views.len() * rows);
         for (view, keys) in &views {
             let distinct = view.distinct_queries(as_of_ms);
-            let windows = view.window_queries(as_of_ms);
             for key in *keys {
                 reads.push(EntityRead {
                     view: view.name.clone(),
                     key: key.clone(),
                     distinct: distinct.clone(),
-                    windows: windows.clone(),
                 });
             }
         }
@@ -342,7 +338,6 @@ mod tests {
             fields: fields.into_iter().collect::<HashMap<_, _>>(),
             buckets: [(Tier::Minute, minute.into_iter().collect())].into(),
             distinct: vec![1],
-            windows: Vec::new(),
         }
     }
 

@@ -1,9 +1,7 @@
 //! The ports: what the use cases need from the outside, split by capability.
 
 use async_trait::async_trait;
-use larder_domain::{
-    DistinctQuery, EntityKey, EntityState, EntityUpdate, FeatureName, Source, WindowQuery,
-};
+use larder_domain::{DistinctQuery, EntityKey, EntityState, EntityUpdate, FeatureName, Source};
 
 /// A failure of a store, already translated from the technology's own error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,8 +69,6 @@ pub struct EntityRead {
     pub view: String,
     pub key: EntityKey,
     pub distinct: Vec<DistinctQuery>,
-    /// Window aggregates the store should compute where the buckets are.
-    pub windows: Vec<WindowQuery>,
 }
 
 /// One page of the keys of a view's entities.

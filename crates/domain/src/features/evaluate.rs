@@ -18,20 +18,6 @@ pub struct EntityState {
     pub buckets: HashMap<Tier, HashMap<String, String>>,
     /// Answers to `FeatureView::distinct_queries`, in order.
     pub distinct: Vec<u64>,
-    /// Window aggregates the store computed itself (`FeatureView::window_queries`), so the
-    /// bucket hashes need not travel; a window not answered here is read from `buckets`.
-    pub windows: Vec<(WindowQuery, Option<i64>)>,
-}
-
-/// Combine measure `measure` over the buckets `(lo, hi]` of `tier`: added for counts and sums,
-/// min or max otherwise.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowQuery {
-    pub tier: Tier,
-    pub measure: String,
-    pub lo: i64,
-    pub hi: i64,
-    pub kind: MeasureKind,
 }
 
 /// Count the members of distinct-set `measure` whose newest event time is in `(lo_ms, hi_ms]`.
@@ -110,38 +96,6 @@ impl FeatureView {
                 _ => None,
             })
             .collect()
-    }
-
-    /// The window aggregates `evaluate` needs at `as_of`, each once.
-    pub fn window_queries(&self, as_of_ms: i64) -> Vec<WindowQuery> {
-        let mut queries: Vec<WindowQuery> = Vec::new();
-        for feature in &self.features {
-            let FeatureKind::Aggregate {
-                measure,
-                count,
-                window,
-                ..
-            } = &feature.kind
-            else {
-                continue;
-            };
-            let Some((tier, lo, hi)) = window.bucket_range(as_of_ms) else {
-                continue;
-            };
-            for m in std::iter::once(*measure).chain(*count) {
-                let query = WindowQuery {
-                    tier,
-                    measure: self.measures[m].id.clone(),
-                    lo,
-                    hi,
-                    kind: self.measures[m].kind,
-                };
-                if !queries.contains(&query) {
-                    queries.push(query);
-                }
-            }
-        }
-        queries
     }
 
     /// Every feature of the view at `as_of`, in declaration order, from the online store's state.
@@ -390,14 +344,6 @@ impl StateRead for Parsed<'_> {
         hi: i64,
         kind: MeasureKind,
     ) -> Option<i64> {
-        let answered = self
-            .state
-            .windows
-            .iter()
-            .find(|(q, _)| q.tier == tier && q.measure == measure && q.lo == lo && q.hi == hi);
-        if let Some((_, answer)) = answered {
-            return *answer;
-        }
         let inside = self
             .buckets
             .get(&(tier, measure))?

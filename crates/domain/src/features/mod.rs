@@ -16,7 +16,7 @@ pub use definition::{
     Filter, KeyRef, Measure, MeasureKind, SelectError, ViewSource,
 };
 pub use evaluate::{
-    DistinctQuery, EntityState, FeatureValue, StateRead, ValueStatus, WindowQuery, field, typed,
+    DistinctQuery, EntityState, FeatureValue, StateRead, ValueStatus, field, typed,
 };
 pub use updates::{Combine, EntityUpdate, StateOp, Target};
 pub use window::{BadWindow, Tier, Window};

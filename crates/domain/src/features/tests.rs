@@ -175,7 +175,6 @@ impl Memory {
                     })
                 })
                 .collect(),
-            windows: Vec::new(),
         };
         view.features
             .iter()
