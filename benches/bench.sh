@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK="${QUICK:-0}"
-if [ "$QUICK" = 1 ]; then ORDERS=20000; DURATION=8s; else ORDERS="${ORDERS:-200000}"; DURATION=30s; fi
+if [ "$QUICK" = 1 ]; then ORDERS=20000; DURATION=8s; INGEST_N=30000; else ORDERS="${ORDERS:-200000}"; DURATION=30s; INGEST_N=200000; fi
 PORT="${BENCH_PORT:-8790}"
 DB=12
 WORK="$(mktemp -d /tmp/larder-bench.XXXX)"
@@ -67,6 +67,18 @@ echo "\$ wrk -t2 -c64 -d$DURATION --latency -s benches/ingest.lua http://127.0.0
 wrk -t2 -c64 -d"$DURATION" --latency -s benches/ingest.lua "http://127.0.0.1:$PORT" > "$WORK/ingest.txt"
 echo "larder: $(rate < "$WORK/ingest.txt") events/s, p50 $(pct 50% < "$WORK/ingest.txt"), p99 $(pct 99% < "$WORK/ingest.txt"); non-2xx: $(grep -c 'Non-2xx' "$WORK/ingest.txt" || true)"
 echo "\$ redis-benchmark -n 200000 -c 64 HSET (a plain write, for scale) → $(baseline 200000 1 HSET bench:h f v) req/s"
+# Redis running larder's own ingest script with the same order (captured from the API with
+# MONITOR), unpipelined: the ceiling of the single-event route.
+python3 benches/ingest_baseline.py "http://127.0.0.1:$PORT" "$WORK/order.json" "$DB" 64 1 "$INGEST_N" | tee "$WORK/ingest-base.txt"
+awk -v l="$(rate < "$WORK/ingest.txt")" '/-> / {gsub(",", "", $(NF-1)); printf "ratio larder / redis EVALSHA: %.2f (target >= 0.5)\n", l / $(NF-1)}' "$WORK/ingest-base.txt"
+
+echo; echo "## 3b. batch ingest: POST /v1/events/order, NDJSON of 100 new orders per request"
+echo "\$ wrk -t2 -c16 -d$DURATION --latency -s benches/ingest_batch.lua http://127.0.0.1:$PORT"
+wrk -t2 -c16 -d"$DURATION" --latency -s benches/ingest_batch.lua "http://127.0.0.1:$PORT" > "$WORK/ingest-batch.txt"
+BATCH_EVENTS=$(awk '/Requests\/sec/ {printf "%.0f", $2 * 100}' "$WORK/ingest-batch.txt")
+echo "larder: $BATCH_EVENTS events/s ($(rate < "$WORK/ingest-batch.txt") req/s), p50 $(pct 50% < "$WORK/ingest-batch.txt"), p99 $(pct 99% < "$WORK/ingest-batch.txt"); non-2xx: $(grep -c 'Non-2xx' "$WORK/ingest-batch.txt" || true)"
+python3 benches/ingest_baseline.py "http://127.0.0.1:$PORT" "$WORK/order.json" "$DB" 16 16 "$INGEST_N" | tee "$WORK/ingest-base-p.txt"
+awk -v l="$BATCH_EVENTS" '/-> / {gsub(",", "", $(NF-1)); printf "ratio larder / redis EVALSHA pipelined: %.2f (target >= 0.8)\n", l / $(NF-1)}' "$WORK/ingest-base-p.txt"
 
 echo; echo "## 7. memory"
 echo "API RSS after the runs: $(ps -o rss= -p "$API_PID" | awk '{printf "%.0f MB", $1 / 1024}')"
