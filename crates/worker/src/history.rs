@@ -30,7 +30,7 @@ use larder_usecases::ObjectStore;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::{LakeError, lake_scan_args};
+use crate::{LakeError, lake_scan_args, names::Names};
 
 /// One bronze row back as a domain event, with its place in the log.
 struct Logged {
@@ -179,34 +179,6 @@ struct Occurrences {
     measure: Vec<u32>,
     value: Vec<u32>,
     time: Vec<i64>,
-}
-
-/// The distinct strings of one date's rows (entity keys, names, members), each stored once: a
-/// busy day holds tens of millions of rows naming far fewer entities.
-#[derive(Default)]
-struct Names {
-    ids: PlHashMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Names {
-    fn id(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = self.names.len() as u32;
-        self.ids.insert(name.to_owned(), id);
-        self.names.push(name.to_owned());
-        id
-    }
-
-    fn column(&self, name: &str, ids: &[u32]) -> Column {
-        let values: Vec<&str> = ids
-            .iter()
-            .map(|i| self.names[*i as usize].as_str())
-            .collect();
-        Series::new(name.into(), values).into_column()
-    }
 }
 
 #[derive(Default)]

@@ -11,6 +11,7 @@ mod bronze;
 mod history;
 mod jobs;
 mod lake_flush;
+mod names;
 pub mod simple_feature;
 mod training_set;
 

@@ -24,7 +24,7 @@ use larder_domain::{
 use larder_usecases::ObjectStore;
 use polars::prelude::*;
 
-use crate::LakeError;
+use crate::{LakeError, names::Names};
 
 /// A finished training set.
 pub struct TrainingSet {
@@ -276,25 +276,6 @@ pub fn compute_training_set(
     Ok(entities)
 }
 
-/// Dense ids for strings (entities, members).
-#[derive(Default)]
-struct Interner {
-    ids: PlHashMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Interner {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = self.names.len() as u32;
-        self.ids.insert(name.to_owned(), id);
-        self.names.push(name.to_owned());
-        id
-    }
-}
-
 /// Pseudo feature index of the entity touches in `changes`.
 const TOUCH: u16 = u16::MAX;
 
@@ -313,7 +294,7 @@ struct ViewHistory {
     /// (entity, measure, event time, member or value id), sorted.
     distinct: Vec<(u32, u16, i64, u32)>,
     frequencies: Vec<(u32, u16, i64, u32)>,
-    members: Interner,
+    members: Names,
     entities: PlHashMap<String, u32>,
 }
 
@@ -403,7 +384,7 @@ impl ViewHistory {
             prefix: Vec::new(),
             distinct: Vec::new(),
             frequencies: Vec::new(),
-            members: Interner::default(),
+            members: Names::default(),
             entities,
         };
         for path in partitions(lake_dir, &view.name, "changes", newest_date) {
@@ -464,14 +445,14 @@ impl ViewHistory {
             "member",
             &history.entities,
             &measure_ids,
-            |column, i| Some(members.intern(column.str().ok()?.get(i)?)),
+            |column, i| Some(members.id(column.str().ok()?.get(i)?)),
         )?;
         history.frequencies = measure_rows(
             partitions(lake_dir, &view.name, "frequencies", newest_date),
             "value",
             &history.entities,
             &measure_ids,
-            |column, i| Some(members.intern(column.str().ok()?.get(i)?)),
+            |column, i| Some(members.id(column.str().ok()?.get(i)?)),
         )?;
         Ok(history)
     }
@@ -653,7 +634,7 @@ fn sweep_distinct(
 fn sweep_frequent(
     occurrences: &[(u32, u16, i64, u32)],
     rows: &[(u32, i64, usize)],
-    names: &Interner,
+    names: &Names,
 ) -> Vec<Option<u32>> {
     let mut counts: PlHashMap<u32, u64> = PlHashMap::new();
     let mut best: Option<(u64, u32)> = None;
@@ -665,8 +646,7 @@ fn sweep_frequent(
                 let count = counts.entry(value).or_default();
                 *count += 1;
                 let beats = best.is_none_or(|(n, v)| {
-                    *count > n
-                        || (*count == n && names.names[value as usize] < names.names[v as usize])
+                    *count > n || (*count == n && names.name(value) < names.name(v))
                 });
                 if beats {
                     best = Some((*count, value));
@@ -792,7 +772,7 @@ impl StateRead for PointInTime<'_> {
     fn most_frequent(&self, measure: &str) -> Option<String> {
         let (index, _) = self.measure(measure)?;
         let (_, value) = self.frequent.iter().find(|(m, _)| *m == index)?;
-        value.map(|v| self.history.members.names[v as usize].clone())
+        value.map(|v| self.history.members.name(v).to_owned())
     }
 
     fn distinct(&self, index: usize) -> u64 {

@@ -1,0 +1,32 @@
+//! Dense ids for strings, each stored once: gold and history rows name far fewer distinct
+//! entities, measures and members than they have rows.
+
+use polars::prelude::*;
+
+#[derive(Default)]
+pub(crate) struct Names {
+    ids: PlHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    pub(crate) fn id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.to_owned(), id);
+        self.names.push(name.to_owned());
+        id
+    }
+
+    pub(crate) fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// A string column of the names of `ids`.
+    pub(crate) fn column(&self, name: &str, ids: &[u32]) -> Column {
+        let values: Vec<&str> = ids.iter().map(|i| self.name(*i)).collect();
+        Series::new(name.into(), values).into_column()
+    }
+}
