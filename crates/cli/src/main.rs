@@ -10,6 +10,11 @@ use larder_cli::{
 };
 use larder_s3::S3Settings;
 
+// mimalloc: faster than glibc's malloc for Polars' many allocations, and it returns freed
+// memory to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "larder", version, about = "larder feature store tools")]
 struct Cli {

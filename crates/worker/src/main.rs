@@ -11,6 +11,11 @@ use larder_redis::{RedisBatchFeatures, RedisEventLog, RedisJobQueue, RedisOnline
 use larder_usecases::{JobName, Readiness};
 use larder_worker::{JobDeps, flush_source, run_job_worker, run_schedule};
 
+// mimalloc: faster than glibc's malloc for Polars' many allocations, and it returns freed
+// memory to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
