@@ -30,6 +30,11 @@ impl Timestamp {
     pub fn millis(self) -> i64 {
         self.0.timestamp_millis()
     }
+
+    /// The UTC date, `2019-01-25`: the lake's partition of an event.
+    pub fn date(self) -> String {
+        self.0.format("%Y-%m-%d").to_string()
+    }
 }
 
 impl fmt::Display for Timestamp {

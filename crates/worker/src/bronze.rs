@@ -2,6 +2,8 @@
 //! domain schema, times as UTC milliseconds, `items` as JSON text), plus where the row came
 //! from (`_stream_id`, `_stream_seq`) and when it was ingested (`_ingested_at`).
 
+use std::path::{Path, PathBuf};
+
 use larder_domain::{FieldType, Source, Timestamp};
 use larder_usecases::LoggedEvent;
 use polars::prelude::*;
@@ -37,7 +39,7 @@ pub fn row(source: Source, entry: &LoggedEvent) -> Result<Row, String> {
         .and_then(Value::as_str)
         .and_then(Timestamp::parse_rfc3339)
         .ok_or_else(|| format!("entry {} has no event time", entry.id))?;
-    let date = time.to_string()[..10].to_owned();
+    let date = time.date();
     let (ms, seq) = entry
         .id
         .split_once('-')
@@ -66,6 +68,22 @@ pub fn lake_scan_args() -> ScanArgsParquet {
         },
         ..ScanArgsParquet::default()
     }
+}
+
+/// The `date=YYYY-MM-DD` partitions directly under `dir` (bronze or gold), oldest first, with
+/// their paths; none when `dir` does not exist.
+pub(crate) fn date_partitions(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut partitions: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            Some((name.strip_prefix("date=")?.to_owned(), entry.path()))
+        })
+        .collect();
+    partitions.sort();
+    partitions
 }
 
 /// `bronze/{source}/date={date}/{first}_{last}.parquet`: the same batch always gets the same name.

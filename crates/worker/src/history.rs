@@ -30,7 +30,7 @@ use larder_usecases::ObjectStore;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::{LakeError, lake_scan_args, names::Names};
+use crate::{LakeError, bronze::date_partitions, lake_scan_args, names::Names};
 
 /// One bronze row back as a domain event, with its place in the log.
 struct Logged {
@@ -46,12 +46,8 @@ fn encode(e: impl std::fmt::Display) -> LakeError {
 fn bronze_dates(lake_dir: &Path) -> BTreeSet<String> {
     Source::ALL
         .iter()
-        .filter_map(|source| std::fs::read_dir(lake_dir.join(format!("bronze/{source}"))).ok())
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            Some(name.strip_prefix("date=")?.to_owned())
-        })
+        .flat_map(|source| date_partitions(&lake_dir.join(format!("bronze/{source}"))))
+        .map(|(date, _)| date)
         .collect()
 }
 

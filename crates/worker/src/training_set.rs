@@ -24,7 +24,7 @@ use larder_domain::{
 use larder_usecases::ObjectStore;
 use polars::prelude::*;
 
-use crate::{LakeError, names::Names};
+use crate::{LakeError, bronze::date_partitions, names::Names};
 
 /// A finished training set.
 pub struct TrainingSet {
@@ -234,7 +234,7 @@ pub fn compute_training_set(
         .flatten()
         .max()
         .and_then(|ms| Timestamp::from_millis(*ms))
-        .map(|t| t.to_string()[..10].to_owned());
+        .map(Timestamp::date);
     let mut by_view: Vec<(&FeatureView, Vec<usize>)> = Vec::new();
     for (view, feature) in selected {
         match by_view.iter_mut().find(|(v, _)| v.name == view.name) {
@@ -300,29 +300,19 @@ struct ViewHistory {
 
 /// The parquet files of `gold/{view}/{table}/date=…/` up to `newest_date`.
 fn partitions(lake_dir: &Path, view: &str, table: &str, newest_date: Option<&str>) -> Vec<PathBuf> {
-    let dir = lake_dir.join(format!("gold/{view}/{table}"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    date_partitions(&lake_dir.join(format!("gold/{view}/{table}")))
         .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let name = entry.file_name().into_string().ok()?;
-            let date = name.strip_prefix("date=")?;
-            newest_date
-                .is_none_or(|newest| date <= newest)
-                .then_some(())?;
-            let files = std::fs::read_dir(entry.path()).ok()?;
-            Some(
-                files
-                    .filter_map(|f| Some(f.ok()?.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-                    .collect::<Vec<_>>(),
-            )
+        .filter(|(date, _)| newest_date.is_none_or(|newest| date.as_str() <= newest))
+        .filter_map(|(_, dir)| std::fs::read_dir(dir).ok())
+        .flat_map(|files| {
+            let mut files: Vec<PathBuf> = files
+                .filter_map(|f| Some(f.ok()?.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect();
+            files.sort();
+            files
         })
-        .flatten()
-        .collect();
-    files.sort();
-    files
+        .collect()
 }
 
 fn read_file(path: &Path, columns: &[&str]) -> Result<DataFrame, TrainingSetError> {
