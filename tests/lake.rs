@@ -22,11 +22,6 @@ use larder_worker::{flush_source, materialize_simple_feature, run_simple_feature
 use polars::prelude::*;
 use serde_json::{Value, json};
 
-fn event_log(app: &TestApp) -> RedisEventLog {
-    let pool = larder_redis::connect(&app.settings.redis).unwrap();
-    RedisEventLog::new(pool, &app.settings.redis)
-}
-
 /// Every bronze row of `source` under a local lake directory.
 fn bronze(lake: &Path, source: Source) -> DataFrame {
     let pattern = lake.join(format!("bronze/{source}/*/*.parquet"));
@@ -79,7 +74,7 @@ async fn the_lake_holds_every_event_once_and_simple_feature_matches_the_rows() {
 
     let lake = temp_dir("larder-lake");
     let store = LocalDirectory::new(&lake);
-    let log = event_log(&app);
+    let log = app.event_log();
     for source in [Source::Order, Source::Restaurant, Source::Status] {
         let summary = flush_source(&log, &log, &store, source, 300, 100)
             .await
@@ -232,7 +227,7 @@ async fn a_flush_killed_before_acknowledging_is_redone_without_duplicates_or_gap
     app.post_batches("order", &orders).await;
     let lake = temp_dir("larder-lake");
     let store = LocalDirectory::new(&lake);
-    let log = event_log(&app);
+    let log = app.event_log();
     let dying = DiesBeforeAcknowledging {
         inner: &log,
         died: AtomicBool::new(false),
@@ -308,7 +303,7 @@ async fn the_lake_works_the_same_on_s3() {
             key: "lake".into(),
         },
     );
-    let log = event_log(&app);
+    let log = app.event_log();
     let summary = flush_source(&log, &log, &store, Source::Order, 1_000, 10)
         .await
         .unwrap();
@@ -372,7 +367,7 @@ async fn a_full_event_log_answers_503_until_the_lake_catches_up() {
         "a refused event was stored"
     );
 
-    let log = event_log(&app);
+    let log = app.event_log();
     flush_source(
         &log,
         &log,
@@ -457,7 +452,7 @@ async fn feature_history_writes_every_view_as_change_rows_and_tiles() {
     }
     let lake = temp_dir("larder-lake");
     let store = LocalDirectory::new(&lake);
-    let log = event_log(&app);
+    let log = app.event_log();
     for source in Source::ALL {
         flush_source(&log, &log, &store, source, 100, 10)
             .await

@@ -9,7 +9,6 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 use larder_cli::generate::{self, GenerateOptions};
 use larder_domain::{FeatureViews, FieldType, Source, Timestamp};
 use larder_e2e::{TestApp, order_event, temp_dir};
-use larder_redis::RedisEventLog;
 use larder_s3::LocalDirectory;
 use larder_worker::{compute_training_set, flush_source, read_entity_table};
 use polars::prelude::*;
@@ -19,8 +18,7 @@ use serde_json::{Value, json};
 async fn lake_with_gold(app: &TestApp, views: Arc<FeatureViews>) -> PathBuf {
     let lake = temp_dir("larder-lake");
     let store = LocalDirectory::new(&lake);
-    let pool = larder_redis::connect(&app.settings.redis).unwrap();
-    let log = RedisEventLog::new(pool, &app.settings.redis);
+    let log = app.event_log();
     for source in Source::ALL {
         flush_source(&log, &log, &store, source, 1_000, 1_000)
             .await
@@ -489,8 +487,7 @@ async fn training_sets_work_on_an_s3_lake() {
             key: "lake".into(),
         },
     );
-    let pool = larder_redis::connect(&app.settings.redis).unwrap();
-    let log = RedisEventLog::new(pool, &app.settings.redis);
+    let log = app.event_log();
     flush_source(&log, &log, &store, Source::Order, 100, 10)
         .await
         .unwrap();

@@ -49,6 +49,12 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The event log of this test's keys, as larder-worker reads it.
+    pub fn event_log(&self) -> larder_redis::RedisEventLog {
+        let pool = larder_redis::connect(&self.settings.redis).expect("Redis pool");
+        larder_redis::RedisEventLog::new(pool, &self.settings.redis)
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(test_settings()).await
     }
