@@ -198,18 +198,14 @@ fn row_keys(
             column: view.key.clone(),
             why: format!("the key of view `{}`", view.name),
         })?;
-    let text = column
-        .cast(&DataType::String)
-        .map_err(|e| TrainingSetError::BadColumn {
-            column: view.key.clone(),
-            reason: e.to_string(),
-        })?;
+    let bad = |e: PolarsError| TrainingSetError::BadColumn {
+        column: view.key.clone(),
+        reason: e.to_string(),
+    };
+    let text = column.cast(&DataType::String).map_err(bad)?;
     Ok(text
         .str()
-        .map_err(|e| TrainingSetError::BadColumn {
-            column: view.key.clone(),
-            reason: e.to_string(),
-        })?
+        .map_err(bad)?
         .iter()
         .map(|v| v.map(str::to_owned))
         .collect())
