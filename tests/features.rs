@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use larder_domain::Timestamp;
+use larder_domain::{Tier, Tile, Timestamp, field};
 use larder_e2e::{
     TestApp, order_event, read_csv_events, restaurant_event, samples_dir, status_event,
     test_settings,
@@ -711,8 +711,33 @@ async fn minute_buckets_are_pruned_from_redis_as_event_time_moves_on() {
         .collect();
     app.post_json("/v1/events/order", &Value::from(day_one))
         .await;
-    let before = app.hgetall("{rtf_restaurant:r1}:m").await.len();
-    assert_eq!(before, 2 * 120, "one count and one sum per minute");
+    let tiles = app.hgetall("{rtf_restaurant:r1}:m").await;
+    let expected: BTreeSet<String> = (0..120)
+        .flat_map(|i| {
+            let bucket = Tier::Minute.bucket(base + i * 61_000);
+            Tier::Minute
+                .spans()
+                .iter()
+                .map(move |&span| field::tile(Tile::containing(span, bucket)))
+        })
+        .collect();
+    assert_eq!(
+        tiles
+            .keys()
+            .filter(|f| *f != "_")
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        expected,
+        "one field per tile of each span"
+    );
+    // Lookups ask for tiles a busy entity may not have: a hash table answers those in O(1).
+    assert_eq!(app.encoding("{rtf_restaurant:r1}:m").await, "hashtable");
+    let first_minute = field::tile(Tile::containing(1, Tier::Minute.bucket(base)));
+    assert_eq!(
+        field::unpack(tiles[&first_minute].as_str().unwrap()).count(),
+        2,
+        "a count and a sum packed in one field"
+    );
 
     let later = Timestamp::from_millis(base + 3 * DAY).unwrap().to_string();
     app.post_json(
@@ -722,8 +747,8 @@ async fn minute_buckets_are_pruned_from_redis_as_event_time_moves_on() {
     .await;
     assert_eq!(
         app.hgetall("{rtf_restaurant:r1}:m").await.len(),
-        2,
-        "old minute buckets stayed"
+        Tier::Minute.spans().len() + 1,
+        "old minute tiles stayed (beside the field that keeps the hash a table)"
     );
     let answer: Value = app
         .get("/real-time-fs/get/restaurant/r1")

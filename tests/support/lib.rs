@@ -148,6 +148,17 @@ impl TestApp {
             .collect()
     }
 
+    /// How Redis stores `key` (`OBJECT ENCODING`: listpack, hashtable, …).
+    pub async fn encoding(&self, key: &str) -> String {
+        let mut conn = self.redis.clone();
+        redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(format!("{}{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("OBJECT ENCODING")
+    }
+
     pub async fn stream_len(&self, key: &str) -> usize {
         let mut conn = self.redis.clone();
         redis::cmd("XLEN")

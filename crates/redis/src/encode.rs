@@ -19,24 +19,25 @@ fn op(op: &StateOp) -> Value {
             value,
             time_ms,
         } => json!(["last", feature, value, time_ms]),
-        StateOp::Bucket {
+        StateOp::Tiles {
             tier,
-            index,
-            measure,
-            combine: how,
-            value,
+            bucket,
+            values,
             retention,
             prune_every,
         } => {
+            let values: Vec<Value> = values
+                .iter()
+                .map(|v| json!([v.measure, combine(v.combine), v.value]))
+                .collect();
             json!([
-                "bucket",
+                "tiles",
                 tier.tag(),
-                index,
-                measure,
-                combine(*how),
-                value,
+                bucket,
                 retention,
-                prune_every
+                prune_every,
+                tier.spans(),
+                values
             ])
         }
         StateOp::Lifetime {

@@ -5,7 +5,7 @@ use deadpool_redis::{
     Pool,
     redis::{self, FromRedisValue},
 };
-use larder_domain::{EntityState, FeatureName, Tier};
+use larder_domain::{EntityState, FeatureName};
 use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
 use crate::{
@@ -64,15 +64,18 @@ impl OnlineStore for RedisOnlineStore {
         if reads.is_empty() {
             return Ok(Vec::new());
         }
+        // Per entity: its hash, the plan's tiles of each tier (exactly the fields its windows
+        // cover, never a whole tier hash), its distinct counts.
         let mut pipe = redis::pipe();
         for read in reads {
             let key = read.key.as_str();
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
-            for tier in Tier::ALL {
-                pipe.cmd("HGETALL")
-                    .arg(self.keys.buckets(&read.view, key, tier));
+            for (tier, fields) in read.plan.tiles.iter().filter(|(_, f)| !f.is_empty()) {
+                pipe.cmd("HMGET")
+                    .arg(self.keys.buckets(&read.view, key, *tier))
+                    .arg(fields);
             }
-            for query in &read.distinct {
+            for query in &read.plan.distinct {
                 pipe.cmd("ZCOUNT")
                     .arg(self.keys.distinct(&read.view, key, &query.measure))
                     .arg(format!("({}", query.lo_ms))
@@ -81,21 +84,27 @@ impl OnlineStore for RedisOnlineStore {
         }
         let replies: Vec<redis::Value> = self.query(&Request::Pipe(&pipe)).await?;
         let mut replies = replies.into_iter();
+        let mut next = || {
+            replies
+                .next()
+                .ok_or_else(|| StoreError::Failed("pipeline answered too few replies".into()))
+        };
         let mut states = Vec::with_capacity(reads.len());
         for read in reads {
-            let missing = || StoreError::Failed("pipeline answered too few replies".into());
-            let fields: HashMap<String, String> = parse(replies.next().ok_or_else(missing)?)?;
+            let fields: HashMap<String, String> = parse(next()?)?;
             let mut buckets = HashMap::new();
-            for tier in Tier::ALL {
-                let tier_fields: HashMap<String, String> =
-                    parse(replies.next().ok_or_else(missing)?)?;
-                if !tier_fields.is_empty() {
-                    buckets.insert(tier, tier_fields);
-                }
+            for (tier, names) in read.plan.tiles.iter().filter(|(_, f)| !f.is_empty()) {
+                let values: Vec<Option<String>> = parse(next()?)?;
+                let found: HashMap<String, String> = names
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(name, value)| Some((name.clone(), value?)))
+                    .collect();
+                buckets.insert(*tier, found);
             }
-            let mut distinct = Vec::with_capacity(read.distinct.len());
-            for _ in &read.distinct {
-                distinct.push(parse(replies.next().ok_or_else(missing)?)?);
+            let mut distinct = Vec::with_capacity(read.plan.distinct.len());
+            for _ in &read.plan.distinct {
+                distinct.push(parse(next()?)?);
             }
             states.push(EntityState {
                 fields,

@@ -107,7 +107,7 @@ impl LookupService {
         let reads = [EntityRead {
             view: view.name.clone(),
             key: key.clone(),
-            distinct: view.distinct_queries(as_of_ms),
+            plan: Arc::new(view.read_plan(as_of_ms)),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -130,7 +130,7 @@ impl LookupService {
         let reads = [EntityRead {
             view: batch.name.to_owned(),
             key: key.clone(),
-            distinct: Vec::new(),
+            plan: Arc::default(),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -199,12 +199,12 @@ impl LookupService {
         }
         let mut reads = Vec::with_capacity(views.len() * rows);
         for (view, keys) in &views {
-            let distinct = view.distinct_queries(as_of_ms);
+            let plan = Arc::new(view.read_plan(as_of_ms));
             for key in *keys {
                 reads.push(EntityRead {
                     view: view.name.clone(),
                     key: key.clone(),
-                    distinct: distinct.clone(),
+                    plan: Arc::clone(&plan),
                 });
             }
         }
@@ -300,7 +300,7 @@ impl LookupService {
 mod tests {
     use std::collections::HashMap;
 
-    use larder_domain::{EntityState, Tier};
+    use larder_domain::{EntityState, Tier, Tile, field};
     use serde_json::json;
 
     use super::*;
@@ -333,10 +333,14 @@ mod tests {
             ("_t:avg_ticket".into(), "1485175950910".into()),
             ("_mxm".into(), bucket.to_string()),
         ];
-        let minute = [(format!("{bucket}.{measure}"), "1".to_owned())];
+        // The store adds an event to one tile of every span.
+        let minute = Tier::Minute.spans().iter().map(|&span| {
+            let tile = field::tile(Tile::containing(span, bucket));
+            (tile, format!("{measure}:1"))
+        });
         EntityState {
             fields: fields.into_iter().collect::<HashMap<_, _>>(),
-            buckets: [(Tier::Minute, minute.into_iter().collect())].into(),
+            buckets: [(Tier::Minute, minute.collect())].into(),
             distinct: vec![1],
         }
     }
@@ -353,8 +357,9 @@ mod tests {
                 (reads[0].view.as_str(), reads[0].key.as_str()),
                 ("restaurant", "r1")
             );
-            assert_eq!(reads[0].distinct.len(), 1);
-            assert_eq!(reads[0].distinct[0].hi_ms, t().millis());
+            assert_eq!(reads[0].plan.distinct.len(), 1);
+            assert_eq!(reads[0].plan.distinct[0].hi_ms, t().millis());
+            assert!(!reads[0].plan.tiles.is_empty());
             Ok(vec![stored_restaurant()])
         });
         let value = service(store, 10)

@@ -1,7 +1,9 @@
 //! The ports: what the use cases need from the outside, split by capability.
 
 use async_trait::async_trait;
-use larder_domain::{DistinctQuery, EntityKey, EntityState, EntityUpdate, FeatureName, Source};
+use std::sync::Arc;
+
+use larder_domain::{EntityKey, EntityState, EntityUpdate, FeatureName, ReadPlan, Source};
 
 /// A failure of a store, already translated from the technology's own error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,12 +65,13 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<WriteOutcome>, StoreError>;
 }
 
-/// One entity to read: its view, key, and the distinct counts its features need.
+/// One entity to read: its view, key, and what its features need besides its hash (shared by
+/// every entity of the view in a request).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityRead {
     pub view: String,
     pub key: EntityKey,
-    pub distinct: Vec<DistinctQuery>,
+    pub plan: Arc<ReadPlan>,
 }
 
 /// One page of the keys of a view's entities.

@@ -220,17 +220,24 @@ impl ViewHistory {
     fn record_update(&mut self, key: &str, ops: &[StateOp], time_ms: i64, order: (i64, i64)) {
         let mut contributed: Vec<&str> = Vec::new();
         for op in ops {
-            if let StateOp::Bucket { measure, value, .. } | StateOp::Lifetime { measure, value, .. } =
-                op
-                && !contributed.contains(&measure.as_str())
-            {
+            let values: Vec<(&String, i64)> = match op {
+                StateOp::Tiles { values, .. } => {
+                    values.iter().map(|v| (&v.measure, v.value)).collect()
+                }
+                StateOp::Lifetime { measure, value, .. } => vec![(measure, *value)],
+                _ => Vec::new(),
+            };
+            for (measure, value) in values {
+                if contributed.contains(&measure.as_str()) {
+                    continue;
+                }
                 contributed.push(measure);
                 let (entity, measure) = (self.names.id(key), self.names.id(measure));
                 let m = &mut self.measures;
                 m.entity.push(entity);
                 m.measure.push(measure);
                 m.time.push(time_ms);
-                m.value.push(*value);
+                m.value.push(value);
             }
             self.record(key, op, time_ms, order);
         }
@@ -244,22 +251,16 @@ impl ViewHistory {
                 time_ms,
             } => self.change(key, feature, *time_ms, value, order),
             StateOp::Touch { time_ms } => self.change(key, "_touch", *time_ms, "", order),
-            StateOp::Bucket {
+            StateOp::Tiles {
                 tier,
-                index,
-                measure,
-                combine,
-                value,
+                bucket,
+                values,
                 ..
             } => {
-                self.tile(
-                    key,
-                    tier.tag(),
-                    *index,
-                    measure,
-                    combine_name(*combine),
-                    *value,
-                );
+                for v in values {
+                    let combine = combine_name(v.combine);
+                    self.tile(key, tier.tag(), *bucket, &v.measure, combine, v.value);
+                }
             }
             StateOp::Lifetime {
                 measure,

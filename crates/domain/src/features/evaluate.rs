@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Number, Value};
 
-use crate::{FieldType, Tier, Timestamp};
+use crate::{FieldType, Tier, Tile, Timestamp};
 
 use super::definition::{Aggregate, FIXED_POINT, FeatureKind, FeatureView, MeasureKind};
 
@@ -14,10 +14,19 @@ use super::definition::{Aggregate, FIXED_POINT, FeatureKind, FeatureView, Measur
 pub struct EntityState {
     /// The entity's hash; empty when the entity is unknown.
     pub fields: HashMap<String, String>,
-    /// Per tier, the entity's bucket hash (`{index}.{measure}` → value).
+    /// Per tier, the tiles of [`ReadPlan::tiles`] the store holds (field → packed measures).
     pub buckets: HashMap<Tier, HashMap<String, String>>,
-    /// Answers to `FeatureView::distinct_queries`, in order.
+    /// Answers to [`ReadPlan::distinct`], in order.
     pub distinct: Vec<u64>,
+}
+
+/// What a lookup at one `as_of` reads of each entity of a view besides its hash: the same for
+/// every entity, so it is computed once per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// Per tier, the tile fields the view's windows cover ([`field::tile`]).
+    pub tiles: Vec<(Tier, Vec<String>)>,
+    pub distinct: Vec<DistinctQuery>,
 }
 
 /// Count the members of distinct-set `measure` whose newest event time is in `(lo_ms, hi_ms]`.
@@ -66,9 +75,29 @@ pub mod field {
     pub fn newest_bucket(tag: &str) -> String {
         format!("_mx{tag}")
     }
-    /// A bucket, in its tier's hash: `{index}.{measure}`.
-    pub fn bucket(index: i64, measure: &str) -> String {
-        format!("{index}.{measure}")
+    /// A tile, in its tier's hash: `{index}` for a single bucket, `{index}x{span}` otherwise.
+    /// Its value packs every measure of the tier: `{measure}:{value}` joined by `,`.
+    pub fn tile(tile: super::Tile) -> String {
+        if tile.span == 1 {
+            tile.index.to_string()
+        } else {
+            format!("{}x{}", tile.index, tile.span)
+        }
+    }
+    /// [`tile`]'s inverse.
+    pub fn parse_tile(name: &str) -> Option<super::Tile> {
+        let (index, span) = name.split_once('x').unwrap_or((name, "1"));
+        Some(super::Tile {
+            span: span.parse().ok()?,
+            index: index.parse().ok()?,
+        })
+    }
+    /// The measures packed in a tile's value, skipping what does not parse.
+    pub fn unpack(packed: &str) -> impl Iterator<Item = (&str, i64)> {
+        packed.split(',').filter_map(|pair| {
+            let (measure, value) = pair.split_once(':')?;
+            Some((measure, value.parse().ok()?))
+        })
     }
     pub fn lifetime(measure: &str) -> String {
         format!("l.{measure}")
@@ -80,8 +109,33 @@ pub mod field {
 }
 
 impl FeatureView {
+    /// What `evaluate` at `as_of` needs besides the entity's hash.
+    pub fn read_plan(&self, as_of_ms: i64) -> ReadPlan {
+        let mut tiles: Vec<(Tier, std::collections::BTreeSet<Tile>)> = Vec::new();
+        for feature in &self.features {
+            let FeatureKind::Aggregate { window, .. } = feature.kind else {
+                continue;
+            };
+            let Some((tier, lo, hi)) = window.bucket_range(as_of_ms) else {
+                continue;
+            };
+            let covering = tier.tiles(lo, hi);
+            match tiles.iter_mut().find(|(t, _)| *t == tier) {
+                Some((_, set)) => set.extend(covering),
+                None => tiles.push((tier, covering.into_iter().collect())),
+            }
+        }
+        ReadPlan {
+            tiles: tiles
+                .into_iter()
+                .map(|(tier, set)| (tier, set.into_iter().map(field::tile).collect()))
+                .collect(),
+            distinct: self.distinct_queries(as_of_ms),
+        }
+    }
+
     /// The distinct counts `evaluate` needs at `as_of`, one per count_distinct feature.
-    pub fn distinct_queries(&self, as_of_ms: i64) -> Vec<DistinctQuery> {
+    fn distinct_queries(&self, as_of_ms: i64) -> Vec<DistinctQuery> {
         self.features
             .iter()
             .filter_map(|feature| match feature.kind {
@@ -259,7 +313,7 @@ pub trait StateRead {
     -> Option<i64>;
     /// The most frequent value of a frequency measure (ties: the alphabetically first).
     fn most_frequent(&self, measure: &str) -> Option<String>;
-    /// The answer to the `index`th of [`FeatureView::distinct_queries`].
+    /// The answer to the `index`th of [`ReadPlan::distinct`].
     fn distinct(&self, index: usize) -> u64;
 }
 
@@ -286,30 +340,23 @@ fn parse_i64(text: Option<&String>) -> Option<i64> {
     text?.parse().ok()
 }
 
-/// The bucket and counter fields of a state, parsed once per evaluation.
+/// The tiles of a state, parsed once per evaluation.
 struct Parsed<'a> {
     state: &'a EntityState,
-    buckets: HashMap<(Tier, &'a str), Vec<(i64, i64)>>,
+    tiles: HashMap<(Tier, Tile), Vec<(&'a str, i64)>>,
 }
 
 impl<'a> Parsed<'a> {
     fn new(state: &'a EntityState) -> Self {
-        let mut buckets: HashMap<(Tier, &str), Vec<(i64, i64)>> = HashMap::new();
+        let mut tiles = HashMap::new();
         for (tier, fields) in &state.buckets {
-            for (name, value) in fields {
-                let Some((index, measure)) = name.split_once('.') else {
-                    continue;
-                };
-                let (Ok(index), Ok(value)) = (index.parse(), value.parse()) else {
-                    continue;
-                };
-                buckets
-                    .entry((*tier, measure))
-                    .or_default()
-                    .push((index, value));
+            for (name, packed) in fields {
+                if let Some(tile) = field::parse_tile(name) {
+                    tiles.insert((*tier, tile), field::unpack(packed).collect());
+                }
             }
         }
-        Self { state, buckets }
+        Self { state, tiles }
     }
 }
 
@@ -344,12 +391,13 @@ impl StateRead for Parsed<'_> {
         hi: i64,
         kind: MeasureKind,
     ) -> Option<i64> {
-        let inside = self
-            .buckets
-            .get(&(tier, measure))?
-            .iter()
-            .filter(|(i, _)| lo < *i && *i <= hi)
-            .map(|(_, v)| *v);
+        let inside = tier.tiles(lo, hi).into_iter().filter_map(|tile| {
+            let measures = self.tiles.get(&(tier, tile))?;
+            measures
+                .iter()
+                .find(|(m, _)| *m == measure)
+                .map(|(_, v)| *v)
+        });
         match kind {
             MeasureKind::Min => inside.min(),
             MeasureKind::Max => inside.max(),

@@ -16,7 +16,7 @@ pub use definition::{
     Filter, KeyRef, Measure, MeasureKind, SelectError, ViewSource,
 };
 pub use evaluate::{
-    DistinctQuery, EntityState, FeatureValue, StateRead, ValueStatus, field, typed,
+    DistinctQuery, EntityState, FeatureValue, ReadPlan, StateRead, ValueStatus, field, typed,
 };
-pub use updates::{Combine, EntityUpdate, StateOp, Target};
-pub use window::{BadWindow, Tier, Window};
+pub use updates::{Combine, EntityUpdate, StateOp, Target, TileValue};
+pub use window::{BadWindow, Tier, Tile, Window};

@@ -19,11 +19,14 @@ fn ms(text: &str) -> i64 {
     Timestamp::parse_rfc3339(text).unwrap().millis()
 }
 
+/// One tier hash: tile field → measure → value (packed when read).
+type Tiles = HashMap<String, HashMap<String, String>>;
+
 /// Applies updates the way `ingest.lua` does.
 #[derive(Default)]
 struct Memory {
     hashes: HashMap<(String, String), HashMap<String, String>>,
-    buckets: HashMap<(String, String, Tier), HashMap<String, String>>,
+    tiles: HashMap<(String, String, Tier), Tiles>,
     sets: HashMap<(String, String, String), HashMap<String, i64>>,
     parked: HashMap<(String, String, String), Vec<Vec<StateOp>>>,
 }
@@ -75,24 +78,28 @@ impl Memory {
                         h.insert(field::last_time(feature), time_ms.to_string());
                     }
                 }
-                StateOp::Bucket {
+                StateOp::Tiles {
                     tier,
-                    index,
-                    measure,
-                    combine,
-                    value,
+                    bucket,
+                    values,
                     retention,
                     ..
                 } => {
                     let newest = get(h, &field::newest_bucket(tier.tag()));
-                    if newest.is_none_or(|n| *index > n - retention) {
-                        let buckets = self
-                            .buckets
+                    if newest.is_none_or(|n| *bucket > n - retention) {
+                        let tiles = self
+                            .tiles
                             .entry((view.to_owned(), key.to_owned(), *tier))
                             .or_default();
-                        combine_into(buckets, field::bucket(*index, measure), *combine, *value);
-                        if newest.is_none_or(|n| *index > n) {
-                            h.insert(field::newest_bucket(tier.tag()), index.to_string());
+                        for &span in tier.spans() {
+                            let tile = field::tile(Tile::containing(span, *bucket));
+                            let measures = tiles.entry(tile).or_default();
+                            for v in values {
+                                combine_into(measures, v.measure.clone(), v.combine, v.value);
+                            }
+                        }
+                        if newest.is_none_or(|n| *bucket > n) {
+                            h.insert(field::newest_bucket(tier.tag()), bucket.to_string());
                         }
                     }
                 }
@@ -146,23 +153,29 @@ impl Memory {
     ) -> HashMap<String, Value> {
         let view = views.view(view).unwrap();
         let as_of = ms(as_of);
+        let plan = view.read_plan(as_of);
         let state = EntityState {
             fields: self
                 .hashes
                 .get(&(view.name.clone(), key.to_owned()))
                 .cloned()
                 .unwrap_or_default(),
-            buckets: Tier::ALL
-                .into_iter()
-                .filter_map(|tier| {
-                    let fields = self
-                        .buckets
-                        .get(&(view.name.clone(), key.to_owned(), tier))?;
-                    Some((tier, fields.clone()))
+            buckets: plan
+                .tiles
+                .iter()
+                .map(|(tier, fields)| {
+                    let stored = self.tiles.get(&(view.name.clone(), key.to_owned(), *tier));
+                    let found = fields.iter().filter_map(|f| {
+                        let measures = stored?.get(f)?;
+                        let packed: Vec<String> =
+                            measures.iter().map(|(m, v)| format!("{m}:{v}")).collect();
+                        Some((f.clone(), packed.join(",")))
+                    });
+                    (*tier, found.collect())
                 })
                 .collect(),
-            distinct: view
-                .distinct_queries(as_of)
+            distinct: plan
+                .distinct
                 .iter()
                 .map(|q| {
                     let set =

@@ -49,14 +49,14 @@ pub enum StateOp {
         value: String,
         time_ms: i64,
     },
-    /// Combine `value` into bucket `index` of `tier`, unless the bucket is `retention` or more
-    /// buckets behind the entity's newest one; prune old buckets every `prune_every` buckets.
-    Bucket {
+    /// Combine each of `values` into the tiles of every span of `tier` that hold `bucket`,
+    /// unless the bucket is `retention` or more buckets behind the entity's newest one; prune
+    /// old tiles every `prune_every` buckets. One operation per tier and event, whatever the
+    /// number of measures: each tile is read and written once.
+    Tiles {
         tier: Tier,
-        index: i64,
-        measure: String,
-        combine: Combine,
-        value: i64,
+        bucket: i64,
+        values: Vec<TileValue>,
         retention: i64,
         prune_every: i64,
     },
@@ -82,6 +82,14 @@ pub enum StateOp {
         view: String,
         key: String,
     },
+}
+
+/// One measure's contribution to a tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileValue {
+    pub measure: String,
+    pub combine: Combine,
+    pub value: i64,
 }
 
 /// The text of a field of a normalised record, as stored: strings as is, numbers and booleans as
@@ -188,6 +196,7 @@ impl FeatureViews {
                 });
             }
         }
+        let mut tiles: Vec<(Tier, Vec<TileValue>)> = Vec::new();
         for measure in view.measures.iter().filter(|m| m.source == source) {
             let filter = measure
                 .filter
@@ -224,15 +233,15 @@ impl FeatureViews {
             };
             let Some(value) = value else { continue };
             for &tier in &measure.tiers {
-                ops.push(StateOp::Bucket {
-                    tier,
-                    index: tier.bucket(time_ms),
+                let tile_value = TileValue {
                     measure: id.clone(),
                     combine,
                     value,
-                    retention: view.retention(tier),
-                    prune_every: tier.prune_every(),
-                });
+                };
+                match tiles.iter_mut().find(|(t, _)| *t == tier) {
+                    Some((_, values)) => values.push(tile_value),
+                    None => tiles.push((tier, vec![tile_value])),
+                }
             }
             if measure.lifetime {
                 ops.push(StateOp::Lifetime {
@@ -242,6 +251,13 @@ impl FeatureViews {
                 });
             }
         }
+        ops.extend(tiles.into_iter().map(|(tier, values)| StateOp::Tiles {
+            tier,
+            bucket: tier.bucket(time_ms),
+            values,
+            retention: view.retention(tier),
+            prune_every: tier.prune_every(),
+        }));
         // Drains go last: what waits may need this event's own updates (e.g. the entity exists).
         ops.sort_by_key(|op| matches!(op, StateOp::Drain { .. }));
         ops

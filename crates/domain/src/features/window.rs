@@ -59,8 +59,74 @@ impl Tier {
 
     /// The bucket holding event time `ms`: `ceil(ms / width)`.
     pub fn bucket(self, ms: i64) -> i64 {
-        let width = self.width_ms();
-        ms.div_euclid(width) + i64::from(ms.rem_euclid(width) != 0)
+        ceil_div(ms, self.width_ms())
+    }
+
+    /// The tile spans the store keeps, in buckets, finest first; each divides the next. Every
+    /// event is added to one tile of each span, so a window reads a few coarse tiles in its
+    /// middle and fine ones only at its edges: at most 52 tiles for 24 h of minutes (10-minute
+    /// and hour tiles), 46 for 30 days of hours (6-hour and day tiles).
+    pub fn spans(self) -> &'static [i64] {
+        match self {
+            Tier::Minute => &[1, 10, 60],
+            Tier::Hour => &[1, 6, 24],
+        }
+    }
+
+    /// The fewest tiles that cover buckets `(lo, hi]` exactly, each once.
+    pub fn tiles(self, lo: i64, hi: i64) -> Vec<Tile> {
+        let mut tiles = Vec::new();
+        cover(self.spans(), lo, hi, &mut tiles);
+        tiles
+    }
+}
+
+fn ceil_div(n: i64, d: i64) -> i64 {
+    n.div_euclid(d) + i64::from(n.rem_euclid(d) != 0)
+}
+
+/// `span` consecutive buckets of a tier: buckets `(span·(index-1), span·index]`. A tile of span 1
+/// is a single bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tile {
+    pub span: i64,
+    pub index: i64,
+}
+
+impl Tile {
+    /// The tile of `span` holding `bucket`.
+    pub fn containing(span: i64, bucket: i64) -> Tile {
+        Tile {
+            span,
+            index: ceil_div(bucket, span),
+        }
+    }
+
+    /// Its first bucket minus one: the tile covers `(first_behind, first_behind + span]`.
+    pub fn first_behind(self) -> i64 {
+        self.span * (self.index - 1)
+    }
+}
+
+/// Covers `(lo, hi]` with the coarsest tiles of `spans` (finest first) that fit, recursing into
+/// the finer spans for the ragged edges.
+fn cover(spans: &[i64], lo: i64, hi: i64, out: &mut Vec<Tile>) {
+    let Some((&span, finer)) = spans.split_last() else {
+        return;
+    };
+    if lo >= hi {
+        return;
+    }
+    // Whole tiles inside: those after the one holding `lo + 1`'s left edge, up to `hi`.
+    let (first, last) = (ceil_div(lo, span), hi.div_euclid(span));
+    if first < last && !finer.is_empty() {
+        cover(finer, lo, first * span, out);
+        out.extend((first + 1..=last).map(|index| Tile { span, index }));
+        cover(finer, last * span, hi, out);
+    } else if finer.is_empty() {
+        out.extend((lo + 1..=hi).map(|index| Tile { span, index }));
+    } else {
+        cover(finer, lo, hi, out);
     }
 }
 
@@ -214,6 +280,42 @@ mod tests {
         let (tier, lo, hi) = window(w).bucket_range(as_of).unwrap();
         let bucket = tier.bucket(event_ms);
         lo < bucket && bucket <= hi
+    }
+
+    #[test]
+    fn tiles_cover_a_range_exactly_once_and_stay_few() {
+        for tier in Tier::ALL {
+            let longest = match tier {
+                Tier::Minute => 1440,
+                Tier::Hour => 720,
+            };
+            let mut most = 0;
+            for lo in (-3 * longest..3 * longest).step_by(7) {
+                for width in [1, 5, 59, 60, 61, 168, 719, longest] {
+                    let tiles = tier.tiles(lo, lo + width);
+                    let mut covered: Vec<i64> = tiles
+                        .iter()
+                        .flat_map(|t| t.first_behind() + 1..=t.first_behind() + t.span)
+                        .collect();
+                    covered.sort_unstable();
+                    assert_eq!(
+                        covered,
+                        (lo + 1..=lo + width).collect::<Vec<_>>(),
+                        "{tier:?} ({lo}, +{width}]"
+                    );
+                    most = most.max(tiles.len());
+                }
+            }
+            let bound = match tier {
+                Tier::Minute => 52,
+                Tier::Hour => 46,
+            };
+            assert!(most <= bound, "{tier:?}: {most} tiles");
+        }
+        assert!(Tier::Minute.tiles(5, 5).is_empty());
+        assert_eq!(Tile::containing(10, 20), Tile { span: 10, index: 2 });
+        assert_eq!(Tile::containing(10, 21), Tile { span: 10, index: 3 });
+        assert_eq!(Tile::containing(10, -5), Tile { span: 10, index: 0 });
     }
 
     #[test]
