@@ -11,7 +11,8 @@ use larder_usecases::{EventStore, EventWrite, StoreError, WriteOutcome};
 use crate::{
     KeySpace, RedisSettings,
     encode::group_args,
-    error::{from_pool, from_redis, timed_out},
+    error::{from_redis, timed_out},
+    shared::SharedConnections,
 };
 
 static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("ingest.lua")));
@@ -19,7 +20,7 @@ static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("ing
 /// [`EventStore`] on Redis: raw hashes, `events:{source}` streams, dedupe markers and feature
 /// hashes, written by one Lua script per chunk of events.
 pub struct RedisEventStore {
-    pool: Pool,
+    connections: SharedConnections,
     keys: KeySpace,
     settings: RedisSettings,
 }
@@ -27,7 +28,7 @@ pub struct RedisEventStore {
 impl RedisEventStore {
     pub fn new(pool: Pool, settings: &RedisSettings) -> Self {
         Self {
-            pool,
+            connections: SharedConnections::new(pool),
             keys: KeySpace::new(&settings.key_prefix),
             settings: settings.clone(),
         }
@@ -68,13 +69,16 @@ impl RedisEventStore {
     }
 
     async fn run(&self, pipeline: &redis::Pipeline) -> Result<Vec<Vec<i64>>, StoreError> {
-        let mut conn = self.pool.get().await.map_err(from_pool)?;
-        match pipeline.query_async(&mut conn).await {
+        let mut lease = self.connections.lease().await?;
+        let result = pipeline.query_async(&mut lease.conn).await;
+        match lease.check(result) {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 // Redis restarted or flushed its script cache. No call of the pipeline ran (each
                 // failed on the missing script), so loading it and sending again is exact.
-                INGEST.load_async(&mut conn).await.map_err(from_redis)?;
-                pipeline.query_async(&mut conn).await.map_err(from_redis)
+                let loaded = INGEST.load_async(&mut lease.conn).await;
+                lease.check(loaded).map_err(from_redis)?;
+                let result = pipeline.query_async(&mut lease.conn).await;
+                lease.check(result).map_err(from_redis)
             }
             other => other.map_err(from_redis),
         }

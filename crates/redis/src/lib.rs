@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod online_store;
 mod settings;
+mod shared;
 
 pub use batch_features::RedisBatchFeatures;
 pub use event_log::RedisEventLog;

@@ -10,12 +10,13 @@ use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyP
 
 use crate::{
     KeySpace, RedisSettings,
-    error::{from_pool, from_redis, timed_out},
+    error::{from_redis, timed_out},
+    shared::SharedConnections,
 };
 
 /// [`OnlineStore`] and [`Readiness`] on Redis.
 pub struct RedisOnlineStore {
-    pool: Pool,
+    connections: SharedConnections,
     keys: KeySpace,
     timeout: std::time::Duration,
 }
@@ -23,7 +24,7 @@ pub struct RedisOnlineStore {
 impl RedisOnlineStore {
     pub fn new(pool: Pool, settings: &RedisSettings) -> Self {
         Self {
-            pool,
+            connections: SharedConnections::new(pool),
             keys: KeySpace::new(&settings.key_prefix),
             timeout: settings.timeout(),
         }
@@ -31,12 +32,12 @@ impl RedisOnlineStore {
 
     async fn query<T: FromRedisValue>(&self, request: &Request<'_>) -> Result<T, StoreError> {
         let call = async {
-            let mut conn = self.pool.get().await.map_err(from_pool)?;
-            match request {
-                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
-                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
-            }
-            .map_err(from_redis)
+            let mut lease = self.connections.lease().await?;
+            let result = match request {
+                Request::Cmd(cmd) => cmd.query_async(&mut lease.conn).await,
+                Request::Pipe(pipe) => pipe.query_async(&mut lease.conn).await,
+            };
+            lease.check(result).map_err(from_redis)
         };
         tokio::time::timeout(self.timeout, call)
             .await
@@ -70,10 +71,10 @@ impl OnlineStore for RedisOnlineStore {
         for read in reads {
             let key = read.key.as_str();
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
-            for (tier, fields) in read.plan.tiles.iter().filter(|(_, f)| !f.is_empty()) {
+            for read_tiles in read.plan.tiles.iter().filter(|t| !t.fields.is_empty()) {
                 pipe.cmd("HMGET")
-                    .arg(self.keys.buckets(&read.view, key, *tier))
-                    .arg(fields);
+                    .arg(self.keys.buckets(&read.view, key, read_tiles.tier))
+                    .arg(&read_tiles.fields);
             }
             for query in &read.plan.distinct {
                 pipe.cmd("ZCOUNT")
@@ -92,15 +93,11 @@ impl OnlineStore for RedisOnlineStore {
         let mut states = Vec::with_capacity(reads.len());
         for read in reads {
             let fields: HashMap<String, String> = parse(next()?)?;
-            let mut buckets = HashMap::new();
-            for (tier, names) in read.plan.tiles.iter().filter(|(_, f)| !f.is_empty()) {
+            let mut tiles = Vec::new();
+            for read_tiles in read.plan.tiles.iter().filter(|t| !t.fields.is_empty()) {
                 let values: Vec<Option<String>> = parse(next()?)?;
-                let found: HashMap<String, String> = names
-                    .iter()
-                    .zip(values)
-                    .filter_map(|(name, value)| Some((name.clone(), value?)))
-                    .collect();
-                buckets.insert(*tier, found);
+                let found = read_tiles.tiles.iter().zip(values);
+                tiles.extend(found.filter_map(|(tile, v)| Some((read_tiles.tier, *tile, v?))));
             }
             let mut distinct = Vec::with_capacity(read.plan.distinct.len());
             for _ in &read.plan.distinct {
@@ -108,7 +105,7 @@ impl OnlineStore for RedisOnlineStore {
             }
             states.push(EntityState {
                 fields,
-                buckets,
+                tiles,
                 distinct,
             });
         }

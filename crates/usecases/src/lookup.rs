@@ -1,11 +1,14 @@
 //! Serving feature views: one entity by the original route, many entities × features in one
 //! call (Feast's shape), and the catalogue.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use larder_domain::{
     BATCH_FEATURES, BatchFeature, EntityKey, FeatureName, FeatureValue, FeatureView, FeatureViews,
-    InvalidName, SelectError, Timestamp, ValueStatus, typed,
+    InvalidName, ReadPlan, SelectError, Timestamp, ValueStatus, typed,
 };
 use serde_json::{Map, Value};
 
@@ -61,7 +64,13 @@ pub struct LookupService {
     views: Arc<FeatureViews>,
     clock: Arc<EventClock>,
     max_entities: usize,
+    /// Each view's read plan at the last [`ReadPlan::key`] asked: a plan changes at most once a
+    /// minute, and building one formats a hundred tile names.
+    plans: Mutex<HashMap<String, CachedPlan>>,
 }
+
+/// A read plan with the [`ReadPlan::key`] it was built for.
+type CachedPlan = ([i64; 2], Arc<ReadPlan>);
 
 impl LookupService {
     pub fn new(
@@ -75,6 +84,7 @@ impl LookupService {
             views,
             clock,
             max_entities,
+            plans: Mutex::default(),
         }
     }
 
@@ -107,7 +117,7 @@ impl LookupService {
         let reads = [EntityRead {
             view: view.name.clone(),
             key: key.clone(),
-            plan: Arc::new(view.read_plan(as_of_ms)),
+            plan: self.plan(view, as_of_ms),
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -199,7 +209,7 @@ impl LookupService {
         }
         let mut reads = Vec::with_capacity(views.len() * rows);
         for (view, keys) in &views {
-            let plan = Arc::new(view.read_plan(as_of_ms));
+            let plan = self.plan(view, as_of_ms);
             for key in *keys {
                 reads.push(EntityRead {
                     view: view.name.clone(),
@@ -284,6 +294,19 @@ impl LookupService {
             .await?)
     }
 
+    fn plan(&self, view: &FeatureView, as_of_ms: i64) -> Arc<ReadPlan> {
+        let key = ReadPlan::key(as_of_ms);
+        let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        match plans.get(&view.name) {
+            Some((cached, plan)) if *cached == key => Arc::clone(plan),
+            _ => {
+                let plan = Arc::new(view.read_plan(as_of_ms));
+                plans.insert(view.name.clone(), (key, Arc::clone(&plan)));
+                plan
+            }
+        }
+    }
+
     async fn as_of(&self, as_of: Option<Timestamp>) -> Result<i64, LookupError> {
         if let Some(t) = as_of {
             return Ok(t.millis());
@@ -300,7 +323,7 @@ impl LookupService {
 mod tests {
     use std::collections::HashMap;
 
-    use larder_domain::{EntityState, Tier, Tile, field};
+    use larder_domain::{EntityState, Tier, Tile};
     use serde_json::json;
 
     use super::*;
@@ -334,13 +357,13 @@ mod tests {
             ("_mxm".into(), bucket.to_string()),
         ];
         // The store adds an event to one tile of every span.
-        let minute = Tier::Minute.spans().iter().map(|&span| {
-            let tile = field::tile(Tile::containing(span, bucket));
-            (tile, format!("{measure}:1"))
+        let tiles = Tier::Minute.spans().iter().map(|&span| {
+            let tile = Tile::containing(span, bucket);
+            (Tier::Minute, tile, format!("{measure}:1"))
         });
         EntityState {
             fields: fields.into_iter().collect::<HashMap<_, _>>(),
-            buckets: [(Tier::Minute, minute.collect())].into(),
+            tiles: tiles.collect(),
             distinct: vec![1],
         }
     }

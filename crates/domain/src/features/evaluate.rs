@@ -14,19 +14,36 @@ use super::definition::{Aggregate, FIXED_POINT, FeatureKind, FeatureView, Measur
 pub struct EntityState {
     /// The entity's hash; empty when the entity is unknown.
     pub fields: HashMap<String, String>,
-    /// Per tier, the tiles of [`ReadPlan::tiles`] the store holds (field → packed measures).
-    pub buckets: HashMap<Tier, HashMap<String, String>>,
+    /// The tiles of [`ReadPlan::tiles`] the store holds, each with its packed measures
+    /// ([`field::unpack`]).
+    pub tiles: Vec<(Tier, Tile, String)>,
     /// Answers to [`ReadPlan::distinct`], in order.
     pub distinct: Vec<u64>,
 }
 
 /// What a lookup at one `as_of` reads of each entity of a view besides its hash: the same for
-/// every entity, so it is computed once per request.
+/// every entity, and for every `as_of` with the same [`ReadPlan::key`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadPlan {
-    /// Per tier, the tile fields the view's windows cover ([`field::tile`]).
-    pub tiles: Vec<(Tier, Vec<String>)>,
+    /// Per tier, the tiles the view's windows cover.
+    pub tiles: Vec<TierTiles>,
     pub distinct: Vec<DistinctQuery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierTiles {
+    pub tier: Tier,
+    pub tiles: Vec<Tile>,
+    /// Their field names ([`field::tile`]), in the same order.
+    pub fields: Vec<String>,
+}
+
+impl ReadPlan {
+    /// Instants with the same key have the same plan: windows end on bucket bounds, so a plan
+    /// depends on `as_of` only through the bucket of each tier holding it.
+    pub fn key(as_of_ms: i64) -> [i64; 2] {
+        Tier::ALL.map(|tier| tier.bucket(as_of_ms))
+    }
 }
 
 /// Count the members of distinct-set `measure` whose newest event time is in `(lo_ms, hi_ms]`.
@@ -84,14 +101,6 @@ pub mod field {
             format!("{}x{}", tile.index, tile.span)
         }
     }
-    /// [`tile`]'s inverse.
-    pub fn parse_tile(name: &str) -> Option<super::Tile> {
-        let (index, span) = name.split_once('x').unwrap_or((name, "1"));
-        Some(super::Tile {
-            span: span.parse().ok()?,
-            index: index.parse().ok()?,
-        })
-    }
     /// The measures packed in a tile's value, skipping what does not parse.
     pub fn unpack(packed: &str) -> impl Iterator<Item = (&str, i64)> {
         packed.split(',').filter_map(|pair| {
@@ -128,7 +137,11 @@ impl FeatureView {
         ReadPlan {
             tiles: tiles
                 .into_iter()
-                .map(|(tier, set)| (tier, set.into_iter().map(field::tile).collect()))
+                .map(|(tier, set)| TierTiles {
+                    tier,
+                    fields: set.iter().copied().map(field::tile).collect(),
+                    tiles: set.into_iter().collect(),
+                })
                 .collect(),
             distinct: self.distinct_queries(as_of_ms),
         }
@@ -340,22 +353,23 @@ fn parse_i64(text: Option<&String>) -> Option<i64> {
     text?.parse().ok()
 }
 
-/// The tiles of a state, parsed once per evaluation.
+/// The tiles of a state, parsed once per evaluation and sorted for lookup.
 struct Parsed<'a> {
     state: &'a EntityState,
-    tiles: HashMap<(Tier, Tile), Vec<(&'a str, i64)>>,
+    tiles: Vec<((Tier, Tile), Measures<'a>)>,
 }
+
+/// A tile's measures and their values.
+type Measures<'a> = Vec<(&'a str, i64)>;
 
 impl<'a> Parsed<'a> {
     fn new(state: &'a EntityState) -> Self {
-        let mut tiles = HashMap::new();
-        for (tier, fields) in &state.buckets {
-            for (name, packed) in fields {
-                if let Some(tile) = field::parse_tile(name) {
-                    tiles.insert((*tier, tile), field::unpack(packed).collect());
-                }
-            }
-        }
+        let mut tiles: Vec<_> = state
+            .tiles
+            .iter()
+            .map(|(tier, tile, packed)| ((*tier, *tile), field::unpack(packed).collect()))
+            .collect();
+        tiles.sort_unstable_by_key(|(key, _)| *key);
         Self { state, tiles }
     }
 }
@@ -392,7 +406,10 @@ impl StateRead for Parsed<'_> {
         kind: MeasureKind,
     ) -> Option<i64> {
         let inside = tier.tiles(lo, hi).into_iter().filter_map(|tile| {
-            let measures = self.tiles.get(&(tier, tile))?;
+            let at = self
+                .tiles
+                .binary_search_by_key(&(tier, tile), |(key, _)| *key);
+            let measures = &self.tiles[at.ok()?].1;
             measures
                 .iter()
                 .find(|(m, _)| *m == measure)

@@ -160,18 +160,22 @@ impl Memory {
                 .get(&(view.name.clone(), key.to_owned()))
                 .cloned()
                 .unwrap_or_default(),
-            buckets: plan
+            tiles: plan
                 .tiles
                 .iter()
-                .map(|(tier, fields)| {
-                    let stored = self.tiles.get(&(view.name.clone(), key.to_owned(), *tier));
-                    let found = fields.iter().filter_map(|f| {
-                        let measures = stored?.get(f)?;
-                        let packed: Vec<String> =
-                            measures.iter().map(|(m, v)| format!("{m}:{v}")).collect();
-                        Some((f.clone(), packed.join(",")))
-                    });
-                    (*tier, found.collect())
+                .flat_map(|read| {
+                    let stored = self
+                        .tiles
+                        .get(&(view.name.clone(), key.to_owned(), read.tier));
+                    read.tiles
+                        .iter()
+                        .zip(&read.fields)
+                        .filter_map(move |(tile, f)| {
+                            let measures = stored?.get(f)?;
+                            let packed: Vec<String> =
+                                measures.iter().map(|(m, v)| format!("{m}:{v}")).collect();
+                            Some((read.tier, *tile, packed.join(",")))
+                        })
                 })
                 .collect(),
             distinct: plan
@@ -650,4 +654,25 @@ fn bad_definitions_name_the_view_feature_and_problem() {
     }
     let via = "[[view]]\nname = \"v\"\nkey = \"k\"\n[view.sources]\nstatus = { key = \"order_id\", via = \"order.merchant_id\" }\n";
     assert!(error_of(via).contains("must name a `last` feature"));
+}
+
+#[test]
+fn a_read_plan_is_the_same_for_every_instant_with_its_key() {
+    let views = shipped();
+    let t = ms("2019-01-20T10:00:00.000Z");
+    for view in views.views() {
+        // One plan for every instant in the minute (t - 1 min, t] …
+        for as_of in [t - 59_999, t - 30_000, t] {
+            assert_eq!(ReadPlan::key(as_of), ReadPlan::key(t));
+            assert_eq!(view.read_plan(as_of), view.read_plan(t), "{}", view.name);
+        }
+        // … and another once windows move on by a bucket.
+        assert_ne!(ReadPlan::key(t + 1), ReadPlan::key(t));
+        let windowed = view.features.iter().any(
+            |f| matches!(f.kind, FeatureKind::Aggregate { window, .. } if !window.is_lifetime()),
+        );
+        if windowed {
+            assert_ne!(view.read_plan(t + 1), view.read_plan(t), "{}", view.name);
+        }
+    }
 }

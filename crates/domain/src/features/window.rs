@@ -64,12 +64,13 @@ impl Tier {
 
     /// The tile spans the store keeps, in buckets, finest first; each divides the next. Every
     /// event is added to one tile of each span, so a window reads a few coarse tiles in its
-    /// middle and fine ones only at its edges: at most 52 tiles for 24 h of minutes (10-minute
-    /// and hour tiles), 46 for 30 days of hours (6-hour and day tiles).
+    /// middle and fine ones only at its edges: at most 18 tiles for any window of minutes
+    /// (5-, 15-, 60- and 240-minute tiles), 20 for any window of hours up to 30 days (6-hour,
+    /// day and week tiles). More spans would mean fewer tiles to read and more to write.
     pub fn spans(self) -> &'static [i64] {
         match self {
-            Tier::Minute => &[1, 10, 60],
-            Tier::Hour => &[1, 6, 24],
+            Tier::Minute => &[1, 5, 15, 60, 240],
+            Tier::Hour => &[1, 6, 24, 168],
         }
     }
 
@@ -307,8 +308,8 @@ mod tests {
                 }
             }
             let bound = match tier {
-                Tier::Minute => 52,
-                Tier::Hour => 46,
+                Tier::Minute => 18,
+                Tier::Hour => 20,
             };
             assert!(most <= bound, "{tier:?}: {most} tiles");
         }
