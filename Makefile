@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run worker test lint fmt services clean-test-db bench bench-quick
+.PHONY: run worker test lint fmt services clean-test-db bench bench-quick bench-smoke
 
 services:
 	@bash deploy/local/ensure-redis.sh
@@ -39,3 +39,8 @@ bench:
 
 bench-quick:
 	QUICK=1 bash benches/bench.sh
+
+# CI: every bench step on a few hundred orders with debug binaries; fails only when a step yields
+# no figure or error answers, never on a figure's value.
+bench-smoke:
+	SMOKE=1 bash benches/bench.sh

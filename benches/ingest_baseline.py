@@ -6,47 +6,24 @@ call via __rand_int__) at the given concurrency and pipelining.
 Usage: python3 benches/ingest_baseline.py API_URL ORDER_TEMPLATE DB CLIENTS PIPELINE REQUESTS
 """
 
-import re
-import subprocess
 import sys
 import time
 import urllib.request
 
+from redis_monitor import benchmark_rate, capture
+
 api, template, db, clients, pipeline, requests = sys.argv[1:7]
 MARK = f"capturedorder{time.time_ns()}"
-TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"')
-ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", '"': '"', "\\": "\\"}
 
 
-def unescape(text):
-    """Undoes Redis' sdscatrepr quoting."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
-            if text[i + 1] == "x":
-                out.append(chr(int(text[i + 2 : i + 4], 16)))
-                i += 4
-                continue
-            out.append(ESCAPES.get(text[i + 1], text[i + 1]))
-            i += 2
-            continue
-        out.append(text[i])
-        i += 1
-    return "".join(out)
+def send():
+    body = open(template).read().replace("ORDER_ID", MARK).encode()
+    request = urllib.request.Request(f"{api}/order-event/", body, {"Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()
 
-
-monitor = subprocess.Popen(["redis-cli", "monitor"], stdout=subprocess.PIPE, text=True, errors="replace")
-time.sleep(0.3)
-body = open(template).read().replace("ORDER_ID", MARK).encode()
-request = urllib.request.Request(f"{api}/order-event/", body, {"Content-Type": "application/json"})
-urllib.request.urlopen(request).read()
-time.sleep(0.3)
-monitor.terminate()
-lines = monitor.communicate()[0].splitlines()
 
 script, inner = None, []
-for line in lines:
-    tokens = [unescape(t) for t in TOKEN.findall(line)]
+for line, tokens in capture(send):
     if not tokens:
         continue
     if tokens[0].upper() == "EVALSHA" and any(MARK in t for t in tokens):
@@ -63,9 +40,6 @@ print(
 )
 
 args = [t.replace(MARK, "__rand_int__") for t in script]
-command = ["redis-benchmark", "-n", requests, "-c", clients, "-P", pipeline, "-r", "1000000000",
-           "--dbnum", db, "-q", "--csv", *args]
-out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()
-# The CSV row is the command (its quotes not escaped), then rps and seven latency columns.
-rate = float(out[-1].rsplit('","', 7)[1])
+rate = benchmark_rate(["-n", requests, "-c", clients, "-P", pipeline, "-r", "1000000000",
+                      "--dbnum", db, "-q", "--csv", *args])
 print(f"$ redis-benchmark -n {requests} -c {clients} -P {pipeline} -r 1000000000 EVALSHA <larder's ingest script, that order> -> {rate:,.0f} events/s")
