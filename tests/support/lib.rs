@@ -148,6 +148,20 @@ impl TestApp {
             .collect()
     }
 
+    /// Has Redis close every client connection but this helper's own, as a restart would.
+    pub async fn drop_other_connections(&self) {
+        let mut conn = self.redis.clone();
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query_async(&mut conn)
+            .await
+            .expect("CLIENT KILL");
+    }
+
     /// How Redis stores `key` (`OBJECT ENCODING`: listpack, hashtable, …).
     pub async fn encoding(&self, key: &str) -> String {
         let mut conn = self.redis.clone();

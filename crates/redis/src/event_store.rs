@@ -9,10 +9,7 @@ use larder_domain::Source;
 use larder_usecases::{EventStore, EventWrite, StoreError, WriteOutcome};
 
 use crate::{
-    KeySpace, RedisSettings,
-    encode::group_args,
-    error::{from_redis, timed_out},
-    shared::SharedConnections,
+    KeySpace, RedisSettings, encode::group_args, error::timed_out, shared::SharedConnections,
 };
 
 static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("ingest.lua")));
@@ -69,19 +66,20 @@ impl RedisEventStore {
     }
 
     async fn run(&self, pipeline: &redis::Pipeline) -> Result<Vec<Vec<i64>>, StoreError> {
-        let mut lease = self.connections.lease().await?;
-        let result = pipeline.query_async(&mut lease.conn).await;
-        match lease.check(result) {
-            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                // Redis restarted or flushed its script cache. No call of the pipeline ran (each
-                // failed on the missing script), so loading it and sending again is exact.
-                let loaded = INGEST.load_async(&mut lease.conn).await;
-                lease.check(loaded).map_err(from_redis)?;
-                let result = pipeline.query_async(&mut lease.conn).await;
-                lease.check(result).map_err(from_redis)
-            }
-            other => other.map_err(from_redis),
-        }
+        self.connections
+            .run(|mut conn| async move {
+                match pipeline.query_async(&mut conn).await {
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        // Redis restarted or flushed its script cache. No call of the pipeline
+                        // ran (each failed on the missing script), so loading it and sending
+                        // again is exact.
+                        INGEST.load_async(&mut conn).await?;
+                        pipeline.query_async(&mut conn).await
+                    }
+                    other => other,
+                }
+            })
+            .await
     }
 }
 

@@ -8,11 +8,7 @@ use deadpool_redis::{
 use larder_domain::{EntityState, FeatureName};
 use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
-use crate::{
-    KeySpace, RedisSettings,
-    error::{from_redis, timed_out},
-    shared::SharedConnections,
-};
+use crate::{KeySpace, RedisSettings, error::timed_out, shared::SharedConnections};
 
 /// [`OnlineStore`] and [`Readiness`] on Redis.
 pub struct RedisOnlineStore {
@@ -31,14 +27,12 @@ impl RedisOnlineStore {
     }
 
     async fn query<T: FromRedisValue>(&self, request: &Request<'_>) -> Result<T, StoreError> {
-        let call = async {
-            let mut lease = self.connections.lease().await?;
-            let result = match request {
-                Request::Cmd(cmd) => cmd.query_async(&mut lease.conn).await,
-                Request::Pipe(pipe) => pipe.query_async(&mut lease.conn).await,
-            };
-            lease.check(result).map_err(from_redis)
-        };
+        let call = self.connections.run(|mut conn| async move {
+            match request {
+                Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
+                Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            }
+        });
         tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| timed_out())?

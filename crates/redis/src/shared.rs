@@ -11,7 +11,7 @@ use deadpool_redis::{
 };
 use larder_usecases::StoreError;
 
-use crate::error::from_pool;
+use crate::error::{from_pool, from_redis};
 
 /// Connections taken from the pool once and shared by concurrent requests.
 ///
@@ -30,13 +30,6 @@ pub(crate) struct SharedConnections {
 /// that each socket carries many commands per read.
 const SHARED: usize = 4;
 
-/// One request's use of a shared connection.
-pub(crate) struct Lease<'a> {
-    shared: &'a SharedConnections,
-    slot: usize,
-    pub conn: MultiplexedConnection,
-}
-
 impl SharedConnections {
     pub(crate) fn new(pool: Pool) -> Self {
         Self {
@@ -46,22 +39,40 @@ impl SharedConnections {
         }
     }
 
-    pub(crate) async fn lease(&self) -> Result<Lease<'_>, StoreError> {
+    /// Runs `call` on one of the shared connections. A call that meets a connection Redis has
+    /// closed (a restart, an idle timeout, `CLIENT KILL`) runs once more on a fresh one: lookups
+    /// only read, and ingestion is deduplicated by each event's fingerprint, so a call that did
+    /// reach Redis before the connection broke changes nothing the second time.
+    pub(crate) async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let mut retried = false;
+        loop {
+            let conn = self.lease(slot).await?;
+            let error = match call(conn).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if broken(&error) {
+                self.slot(slot).take();
+            }
+            if retried || !(error.is_io_error() || error.is_connection_dropped()) {
+                return Err(from_redis(error));
+            }
+            retried = true;
+        }
+    }
+
+    /// The connection in `slot`, taken from the pool if the slot is empty.
+    async fn lease(&self, slot: usize) -> Result<MultiplexedConnection, StoreError> {
         if let Some(conn) = self.slot(slot).clone() {
-            return Ok(Lease {
-                shared: self,
-                slot,
-                conn,
-            });
+            return Ok(conn);
         }
         let fresh = Connection::take(self.pool.get().await.map_err(from_pool)?);
-        let conn = self.slot(slot).get_or_insert(fresh).clone();
-        Ok(Lease {
-            shared: self,
-            slot,
-            conn,
-        })
+        Ok(self.slot(slot).get_or_insert(fresh).clone())
     }
 
     fn slot(&self, slot: usize) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
@@ -72,18 +83,7 @@ impl SharedConnections {
     }
 }
 
-impl Lease<'_> {
-    /// Passes `result` through, dropping the connection when the error says it is broken.
-    pub(crate) fn check<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
-        if let Err(error) = &result
-            && broken(error)
-        {
-            self.shared.slot(self.slot).take();
-        }
-        result
-    }
-}
-
+/// Whether the connection is no use after `error`.
 fn broken(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_connection_dropped()

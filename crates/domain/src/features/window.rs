@@ -118,7 +118,7 @@ fn cover(spans: &[i64], lo: i64, hi: i64, out: &mut Vec<Tile>) {
     if lo >= hi {
         return;
     }
-    // Whole tiles inside: those after the one holding `lo + 1`'s left edge, up to `hi`.
+    // Tiles `first + 1 ..= last` of this span lie wholly inside `(lo, hi]`.
     let (first, last) = (ceil_div(lo, span), hi.div_euclid(span));
     if first < last && !finer.is_empty() {
         cover(finer, lo, first * span, out);
