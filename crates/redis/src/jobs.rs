@@ -4,7 +4,10 @@
 use apalis::prelude::TaskSink;
 use apalis_redis::{ConnectionManager, RedisStorage};
 use async_trait::async_trait;
-use deadpool_redis::{Pool, redis};
+use deadpool_redis::{
+    Pool,
+    redis::{self, aio::ConnectionManagerConfig},
+};
 use larder_domain::Timestamp;
 use larder_usecases::{JobName, JobQueue, JobRecord, StoreError};
 use serde::{Deserialize, Serialize};
@@ -32,6 +35,7 @@ pub struct RedisJobQueue {
     pool: Pool,
     keys: KeySpace,
     client: redis::Client,
+    timeout: std::time::Duration,
     /// Connected on first use, so the API starts (and answers 503) while Redis is down.
     storage: std::sync::Arc<tokio::sync::OnceCell<RedisStorage<JobRequest>>>,
 }
@@ -49,6 +53,7 @@ impl RedisJobQueue {
             pool,
             keys,
             client,
+            timeout: settings.timeout(),
             storage: std::sync::Arc::default(),
         })
     }
@@ -61,7 +66,14 @@ impl RedisJobQueue {
         let storage = self
             .storage
             .get_or_try_init(|| async {
-                let manager = ConnectionManager::new(self.client.clone())
+                // redis-rs gives up on a reply after 500 ms by default, and apalis stops a
+                // worker whose poll fails: under a full-speed replay, Redis busy with ingest
+                // scripts answered a poll later than that and the worker exited. The same bound
+                // as every other wait.
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(self.timeout))
+                    .set_connection_timeout(Some(self.timeout));
+                let manager = ConnectionManager::new_with_config(self.client.clone(), config)
                     .await
                     .map_err(from_redis)?;
                 // apalis polls for new tasks once per heartbeat: 2 s bounds how long a queued job

@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     // Worker names must be unique per process: apalis re-queues the tasks of a name on register.
     let name = format!("larder-worker-{}", std::process::id());
     tokio::select! {
-        result = run_job_worker(name, deps.clone()) => result.map_err(|e| anyhow::anyhow!(e))?,
+        () = consume_jobs(name, deps.clone()) => {}
         result = run_schedule(
             "worker.simple_feature_cron",
             &settings.worker.simple_feature_cron,
@@ -51,6 +51,19 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("larder-worker stopping"),
     }
     Ok(())
+}
+
+/// Runs queued jobs until the process stops. apalis ends a worker whose poll of Redis fails
+/// (a timeout while Redis is saturated, a restart); the worker then starts again under the same
+/// name, which re-queues what it was running, and the lake flush beside it never stops.
+async fn consume_jobs(name: String, deps: Arc<JobDeps>) {
+    loop {
+        match run_job_worker(name.clone(), deps.clone()).await {
+            Ok(()) => tracing::warn!("job worker stopped; starting it again"),
+            Err(error) => tracing::warn!(%error, "job worker failed; starting it again"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The optional feature-history schedule; never returns when it is off.
