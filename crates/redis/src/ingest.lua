@@ -114,27 +114,36 @@ apply = function(view, key, ops)
       local newest = tonumber(redis.call('HGET', h, newest_field))
       local bucket, retention = op[3], op[4]
       if not newest or bucket > newest - retention then
-        local tiles = tagged(view, key, op[2])
-        for _, span in ipairs(op[6]) do
-          local f
+        -- Every span's tile in one HMGET and one HSET: commands, not bytes, are what a script
+        -- pays for here.
+        local tiles, spans = tagged(view, key, op[2]), op[6]
+        local fields = {}
+        for i, span in ipairs(spans) do
           if span == 1 then
-            f = string.format('%d', bucket)
+            fields[i] = string.format('%d', bucket)
           else
-            f = string.format('%dx%d', math.ceil(bucket / span), span)
+            fields[i] = string.format('%dx%d', math.ceil(bucket / span), span)
           end
-          local packed = redis.call('HGET', tiles, f)
-          -- Checked as a tile of the second span starts: a few buckets apart, so a hash passes
-          -- TABLE_AT by a few fields at most.
-          if not packed and span == op[6][2] and redis.call('HLEN', tiles) >= TABLE_AT then
-            redis.call('HSETNX', tiles, TABLE_FIELD, TABLE_VALUE)
-          end
-          local merged = packed
+        end
+        local stored = redis.call('HMGET', tiles, unpack(fields))
+        local writes = {}
+        for i, f in ipairs(fields) do
+          local merged = stored[i]
           for _, m in ipairs(op[7]) do
             merged = merge(merged, m[1], m[2], m[3])
           end
-          if merged ~= packed then
-            redis.call('HSET', tiles, f, merged)
+          if merged ~= stored[i] then
+            writes[#writes + 1] = f
+            writes[#writes + 1] = merged
           end
+        end
+        if #writes > 0 then
+          redis.call('HSET', tiles, unpack(writes))
+        end
+        -- Checked as a tile of the second span starts: a few buckets apart, so a hash passes
+        -- TABLE_AT by a few fields at most.
+        if not stored[2] and redis.call('HLEN', tiles) >= TABLE_AT then
+          redis.call('HSETNX', tiles, TABLE_FIELD, TABLE_VALUE)
         end
         if not newest or bucket > newest then
           redis.call('HSET', h, newest_field, bucket)
