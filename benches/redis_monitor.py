@@ -30,13 +30,23 @@ def unescape(text):
 
 
 def capture(action):
-    """Runs `action` under MONITOR; returns each command seen as (raw line, unquoted tokens)."""
+    """Runs `action` under MONITOR; returns each command seen as (raw line, unquoted tokens).
+
+    Reads until an ECHO sent after the action shows up, so commands still queued in Redis or in
+    MONITOR's output when the action returns (a loaded server) are not cut off."""
     monitor = subprocess.Popen(["redis-cli", *PORT, "monitor"], stdout=subprocess.PIPE, text=True, errors="replace")
     time.sleep(0.3)
     action()
-    time.sleep(0.3)
+    end = f"capture-end-{time.time_ns()}"
+    subprocess.run(["redis-cli", *PORT, "echo", end], capture_output=True, check=True)
+    lines = []
+    deadline = time.monotonic() + 60
+    for line in monitor.stdout:
+        if end in line or time.monotonic() > deadline:
+            break
+        lines.append(line.rstrip("\n"))
     monitor.terminate()
-    lines = monitor.communicate()[0].splitlines()
+    monitor.wait()
     return [(line, [unescape(t) for t in TOKEN.findall(line)]) for line in lines]
 
 
