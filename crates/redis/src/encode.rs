@@ -1,6 +1,6 @@
 //! Encodes the domain's entity updates as the operation lists `ingest.lua` interprets.
 
-use larder_domain::{Combine, EntityUpdate, StateOp, Target};
+use larder_domain::{Combine, EntityUpdate, StateOp, Target, Tile, field};
 use serde_json::{Value, json};
 
 fn combine(how: Combine) -> &'static str {
@@ -30,13 +30,20 @@ fn op(op: &StateOp) -> Value {
                 .iter()
                 .map(|v| json!([v.measure, combine(v.combine), v.value]))
                 .collect();
+            // The tile holding the bucket in every span, named by the domain: the script
+            // writes exactly these fields, and lookups ask for fields named the same way.
+            let fields: Vec<String> = tier
+                .spans()
+                .iter()
+                .map(|&span| field::tile(Tile::containing(span, *bucket)))
+                .collect();
             json!([
                 "tiles",
                 tier.tag(),
                 bucket,
                 retention,
                 prune_every,
-                tier.spans(),
+                fields,
                 values
             ])
         }

@@ -49,7 +49,7 @@ end
 -- as a flat list that HMGET scans once per field asked: 45 fields of a 243-field list ran at 13.5 k
 -- HMGET/s against 84 k as a hash table. A value longer than hash-max-listpack-value (64 bytes)
 -- turns the hash into a table for good, so a tier hash that reaches TABLE_AT fields gets one.
--- (Spans come from larder-domain's `Tier::spans`, finest first; a tier has at least two.)
+-- (A tiles operation names the bucket's tile of every span, finest first; a tier has at least two.)
 local TABLE_AT = 64
 local TABLE_FIELD = '_'
 local TABLE_VALUE = 'a value over 64 bytes keeps this hash a hash table: lookups ask for many tiles'
@@ -109,22 +109,14 @@ apply = function(view, key, ops)
       if not t or op[4] >= t then
         redis.call('HSET', h, op[2], op[3], tf, op[4])
       end
-    elseif kind == 'tiles' then -- tag, bucket, retention, prune_every, spans, {measure, combine, value}…
+    elseif kind == 'tiles' then -- tag, bucket, retention, prune_every, tile fields, {measure, combine, value}…
       local newest_field = '_mx' .. op[2]
       local newest = tonumber(redis.call('HGET', h, newest_field))
       local bucket, retention = op[3], op[4]
       if not newest or bucket > newest - retention then
         -- Every span's tile in one HMGET and one HSET: commands, not bytes, are what a script
         -- pays for here.
-        local tiles, spans = tagged(view, key, op[2]), op[6]
-        local fields = {}
-        for i, span in ipairs(spans) do
-          if span == 1 then
-            fields[i] = string.format('%d', bucket)
-          else
-            fields[i] = string.format('%dx%d', math.ceil(bucket / span), span)
-          end
-        end
+        local tiles, fields = tagged(view, key, op[2]), op[6]
         local stored = redis.call('HMGET', tiles, unpack(fields))
         local writes = {}
         for i, f in ipairs(fields) do

@@ -65,7 +65,7 @@ impl OnlineStore for RedisOnlineStore {
         for read in reads {
             let key = read.key.as_str();
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
-            for read_tiles in read.plan.tiles.iter().filter(|t| !t.fields.is_empty()) {
+            for read_tiles in &read.plan.tiles {
                 pipe.cmd("HMGET")
                     .arg(self.keys.buckets(&read.view, key, read_tiles.tier))
                     .arg(&read_tiles.fields);
@@ -88,7 +88,7 @@ impl OnlineStore for RedisOnlineStore {
         for read in reads {
             let fields: HashMap<String, String> = parse(next()?)?;
             let mut tiles = Vec::new();
-            for read_tiles in read.plan.tiles.iter().filter(|t| !t.fields.is_empty()) {
+            for read_tiles in &read.plan.tiles {
                 let values: Vec<Option<String>> = parse(next()?)?;
                 let found = read_tiles.tiles.iter().zip(values);
                 tiles.extend(found.filter_map(|(tile, v)| Some((read_tiles.tier, *tile, v?))));

@@ -30,6 +30,7 @@ pub struct ReadPlan {
     pub distinct: Vec<DistinctQuery>,
 }
 
+/// The tiles of one tier a plan reads; never empty (a window covers at least one bucket).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierTiles {
     pub tier: Tier,
