@@ -765,3 +765,49 @@ async fn minute_buckets_are_pruned_from_redis_as_event_time_moves_on() {
     );
     app.cleanup().await;
 }
+
+/// Lookups keep an entity's tiles between lookups (`server.lookup_cache_entities`): whatever
+/// changes the entity in between — an order older than the clock, a status joined through its
+/// order — shows in the next answer of either route at the same `as_of`.
+#[tokio::test]
+async fn a_lookup_sees_every_change_since_the_previous_one() {
+    let app = TestApp::spawn().await;
+    let as_of = "2019-01-31T12:30:00.000Z";
+    let path = format!("/real-time-fs/get/restaurant/r1?as_of={as_of}");
+    let features = [
+        "restaurant:orders_24h",
+        "restaurant:customers_30d",
+        "restaurant:cancel_rate_7d",
+    ];
+    let both_routes = || async {
+        let single: Value = app.get(&path).await.json().await.unwrap();
+        let batch = online(
+            &app,
+            &features,
+            "merchant_id",
+            &["r1".to_owned()],
+            Some(as_of),
+        )
+        .await;
+        let single = features.map(|f| single["value"][f.trim_start_matches("restaurant:")].clone());
+        assert_eq!(
+            single,
+            features.map(|f| batch[f][0].clone()),
+            "the routes agree"
+        );
+        single
+    };
+
+    let order = order_event("o1", "r1", "c1", 10.0, "2019-01-31T12:00:00.000Z");
+    app.post_json("/order-event/", &order).await;
+    for _ in 0..2 {
+        assert_eq!(both_routes().await, [json!(1), json!(1), json!(0.0)]);
+    }
+    let older = order_event("o2", "r1", "c2", 10.0, "2019-01-31T11:00:00.000Z");
+    app.post_json("/order-event/", &older).await;
+    assert_eq!(both_routes().await, [json!(2), json!(2), json!(0.0)]);
+    let cancelled = status_event("s1", "o2", "CANCELLED", "2019-01-31T12:10:00.000Z");
+    app.post_json("/status-event/", &cancelled).await;
+    assert_eq!(both_routes().await, [json!(2), json!(2), json!(0.5)]);
+    app.cleanup().await;
+}

@@ -150,6 +150,7 @@ async fn a_batch_accepts_valid_events_and_reports_each_invalid_one() {
             "events:status",
             "larder:clock",
             "larder:entities:order",
+            "larder:version",
             "raw_status:s1",
             "rtf_order:o1",
             "seen:status:s1",

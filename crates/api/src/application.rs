@@ -47,6 +47,7 @@ impl Application {
                 views,
                 clock,
                 settings.server.max_lookup_entities,
+                settings.server.lookup_cache_entities,
             )),
             readiness: online_store,
             jobs,

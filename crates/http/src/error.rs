@@ -205,6 +205,7 @@ mod tests {
                 Arc::new(no_views()),
                 Arc::default(),
                 10,
+                0,
             )),
             readiness: Arc::new(MockReadiness::new()),
             jobs: Arc::new(larder_usecases::MockJobQueue::new()),

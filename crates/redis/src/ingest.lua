@@ -9,7 +9,7 @@
 -- nothing is written); or {-1} when the log's backlog is full (nothing is written).
 --
 -- Entity state (field names shared with larder-domain's `features::field`):
---   rtf_{view}:{key}            hash: id, _t (newest event ms), {feature} + _t:{feature} for
+--   rtf_{view}:{key}            hash: id, _v (version), _t (newest event ms), {feature} + _t:{feature} for
 --                               `last`, _mx{m|h} newest bucket per tier, l.{measure} lifetime,
 --                               c.{measure}:{value} frequencies
 --   {rtf_{view}:{key}}:m|h      hash per tier (minute, hour) of tiles: {index} for one bucket,
@@ -90,9 +90,28 @@ local function prune(tiles, line)
   end
 end
 
+-- The version every entity this call changes gets (`_v` in its hash): lookups keep an entity's
+-- tiles in memory while its version stays the same. A counter shared by all entities, so a
+-- version is never handed out twice, even to an entity deleted and created again; started from
+-- the clock in microseconds so that a Redis emptied and refilled does not repeat old ones. Taken
+-- at the first change only: a call of duplicates changes nothing at all.
+local version
+local function next_version()
+  local key = prefix .. 'larder:version'
+  local n = redis.call('INCR', key)
+  if n == 1 then
+    local now = redis.call('TIME')
+    n = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    redis.call('SET', key, string.format('%d', n))
+  end
+  return string.format('%d', n)
+end
+
 local apply
 apply = function(view, key, ops)
   local h = entity(view, key)
+  version = version or next_version()
+  redis.call('HSET', h, '_v', version)
   for _, op in ipairs(ops) do
     local kind = op[1]
     if kind == 'touch' then -- time

@@ -11,6 +11,7 @@ mod ingest;
 mod jobs;
 mod lookup;
 mod ports;
+mod window_cache;
 
 pub use clock::{CLOCK_REFRESH, EventClock};
 pub use ingest::{IngestError, IngestService, ItemResult};

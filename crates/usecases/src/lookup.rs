@@ -7,12 +7,15 @@ use std::{
 };
 
 use larder_domain::{
-    BATCH_FEATURES, BatchFeature, EntityKey, FeatureName, FeatureValue, FeatureView, FeatureViews,
-    InvalidName, ReadPlan, SelectError, Timestamp, ValueStatus, typed,
+    BATCH_FEATURES, BatchFeature, EntityKey, EntityState, FeatureName, FeatureValue, FeatureView,
+    FeatureViews, InvalidName, ReadPlan, SelectError, Timestamp, ValueStatus, field, typed,
 };
 use serde_json::{Map, Value};
 
-use crate::{EntityRead, EventClock, OnlineStore, StoreError, StoredKeyPage};
+use crate::{
+    EntityRead, EventClock, OnlineStore, StoreError, StoredKeyPage,
+    window_cache::{CachedWindows, WindowCache},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -67,6 +70,7 @@ pub struct LookupService {
     /// Each view's read plan at the last [`ReadPlan::key`] asked: a plan changes at most once a
     /// minute, and building one formats a hundred tile names.
     plans: Mutex<HashMap<String, CachedPlan>>,
+    windows: WindowCache,
 }
 
 /// A read plan with the [`ReadPlan::key`] it was built for.
@@ -78,13 +82,19 @@ impl LookupService {
         views: Arc<FeatureViews>,
         clock: Arc<EventClock>,
         max_entities: usize,
+        cached_entities_per_view: usize,
     ) -> Self {
+        let windows = WindowCache::new(
+            views.views().iter().map(|v| v.name.clone()),
+            cached_entities_per_view,
+        );
         Self {
             store,
             views,
             clock,
             max_entities,
             plans: Mutex::default(),
+            windows,
         }
     }
 
@@ -114,12 +124,12 @@ impl LookupService {
             .view(name.as_str())
             .ok_or_else(|| LookupError::UnknownFeature(name.to_string()))?;
         let as_of_ms = self.as_of(as_of).await?;
-        let reads = [EntityRead {
+        let reads = vec![EntityRead {
             view: view.name.clone(),
             key: key.clone(),
             plan: self.plan(view, as_of_ms),
         }];
-        let state = self.store.read(&reads).await?.pop().unwrap_or_default();
+        let state = self.read(reads, as_of_ms).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
             return Err(LookupError::NotFound);
         }
@@ -218,15 +228,7 @@ impl LookupService {
                 });
             }
         }
-        let states = self.store.read(&reads).await?;
-        if states.len() != reads.len() {
-            return Err(StoreError::Failed(format!(
-                "{} states for {} reads",
-                states.len(),
-                reads.len()
-            ))
-            .into());
-        }
+        let states = self.read(reads, as_of_ms).await?;
         let evaluated: Vec<Vec<FeatureValue>> = states
             .iter()
             .enumerate()
@@ -294,6 +296,89 @@ impl LookupService {
             .await?)
     }
 
+    /// The state of every entity of `reads` (planned at `as_of`), one per read, in order. An
+    /// entity whose tiles and distinct counts are cached for its version is read by its hash
+    /// alone; one whose version moved since costs a second round trip.
+    async fn read(
+        &self,
+        reads: Vec<EntityRead>,
+        as_of_ms: i64,
+    ) -> Result<Vec<EntityState>, LookupError> {
+        let plan_key = ReadPlan::key(as_of_ms);
+        let cached: Vec<Option<Arc<CachedWindows>>> = reads
+            .iter()
+            .map(|read| {
+                let entry = self.windows.get(&read.view, read.key.as_str())?;
+                (entry.plan_key == plan_key).then_some(entry)
+            })
+            .collect();
+        let first: Vec<EntityRead> = reads
+            .iter()
+            .zip(&cached)
+            .map(|(read, cached)| match cached {
+                Some(_) => EntityRead {
+                    plan: Arc::default(),
+                    ..read.clone()
+                },
+                None => read.clone(),
+            })
+            .collect();
+        let mut states = self.read_store(&first).await?;
+        let mut stale = Vec::new();
+        for (index, (state, cached)) in states.iter_mut().zip(&cached).enumerate() {
+            match cached {
+                None => self.remember(&reads[index], state, plan_key),
+                Some(entry) if state.fields.get(field::VERSION) == Some(&entry.version) => {
+                    state.tiles.clone_from(&entry.tiles);
+                    state.distinct.clone_from(&entry.distinct);
+                }
+                // Gone since: nothing more to read.
+                Some(_) if state.fields.is_empty() => {}
+                Some(_) => stale.push(index),
+            }
+        }
+        if !stale.is_empty() {
+            let again: Vec<EntityRead> = stale.iter().map(|&i| reads[i].clone()).collect();
+            for (index, state) in stale.into_iter().zip(self.read_store(&again).await?) {
+                self.remember(&reads[index], &state, plan_key);
+                states[index] = state;
+            }
+        }
+        Ok(states)
+    }
+
+    /// One store round trip, checked to answer one state per read.
+    async fn read_store(&self, reads: &[EntityRead]) -> Result<Vec<EntityState>, LookupError> {
+        let states = self.store.read(reads).await?;
+        if states.len() != reads.len() {
+            return Err(StoreError::Failed(format!(
+                "{} states for {} reads",
+                states.len(),
+                reads.len()
+            ))
+            .into());
+        }
+        Ok(states)
+    }
+
+    /// Caches what a full read found besides the hash, when there is any and the entity has a
+    /// version to check it against.
+    fn remember(&self, read: &EntityRead, state: &EntityState, plan_key: [i64; 2]) {
+        if read.plan.tiles.is_empty() && read.plan.distinct.is_empty() {
+            return;
+        }
+        let Some(version) = state.fields.get(field::VERSION) else {
+            return;
+        };
+        let windows = CachedWindows {
+            version: version.clone(),
+            plan_key,
+            tiles: state.tiles.clone(),
+            distinct: state.distinct.clone(),
+        };
+        self.windows.insert(&read.view, read.key.as_str(), windows);
+    }
+
     fn plan(&self, view: &FeatureView, as_of_ms: i64) -> Arc<ReadPlan> {
         let key = ReadPlan::key(as_of_ms);
         let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
@@ -341,6 +426,7 @@ mod tests {
             Arc::new(crate::test_views()),
             Arc::default(),
             max_entities,
+            100,
         )
     }
 
@@ -393,6 +479,94 @@ mod tests {
             Value::Object(value),
             json!({"id": "r1", "avg_ticket": 60.5, "orders_24h": 1, "customers_30d": 1})
         );
+    }
+
+    /// `stored_restaurant` at version `version`, with `orders` orders in its last minute.
+    fn versioned(version: &str, orders: u32) -> EntityState {
+        let mut state = stored_restaurant();
+        state.fields.insert(field::VERSION.into(), version.into());
+        for tile in &mut state.tiles {
+            tile.2 = tile.2.replace(":1", &format!(":{orders}"));
+        }
+        state
+    }
+
+    /// Expects one read of `restaurant` r1: of its hash alone, or of everything its plan names.
+    fn expect_read(
+        store: &mut MockOnlineStore,
+        sequence: &mut mockall::Sequence,
+        hash_only: bool,
+        answer: EntityState,
+    ) {
+        store
+            .expect_read()
+            .times(1)
+            .in_sequence(sequence)
+            .withf(move |reads| {
+                let plan = &reads[0].plan;
+                reads.len() == 1 && hash_only == (plan.tiles.is_empty() && plan.distinct.is_empty())
+            })
+            .returning(move |_| {
+                let mut state = answer.clone();
+                if hash_only {
+                    state.tiles.clear();
+                    state.distinct.clear();
+                }
+                Ok(vec![state])
+            });
+    }
+
+    fn orders_24h(answer: &Map<String, Value>) -> &Value {
+        &answer["orders_24h"]
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_entity_is_read_by_its_hash_and_served_its_cached_tiles() {
+        let mut store = MockOnlineStore::new();
+        let mut sequence = mockall::Sequence::new();
+        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
+        expect_read(&mut store, &mut sequence, true, versioned("7", 3));
+        expect_read(&mut store, &mut sequence, true, versioned("7", 3));
+        let service = service(store, 10);
+        for _ in 0..3 {
+            let answer = service.get("restaurant", "r1", Some(t())).await.unwrap();
+            assert_eq!(orders_24h(&answer), &json!(3));
+            assert_eq!(answer["customers_30d"], json!(1));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_entity_is_read_again_in_full() {
+        let mut store = MockOnlineStore::new();
+        let mut sequence = mockall::Sequence::new();
+        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
+        // The hash shows a new version: the tiles are read again, and cached for it.
+        expect_read(&mut store, &mut sequence, true, versioned("8", 4));
+        expect_read(&mut store, &mut sequence, false, versioned("8", 4));
+        expect_read(&mut store, &mut sequence, true, versioned("8", 4));
+        let service = service(store, 10);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let answer = service.get("restaurant", "r1", Some(t())).await.unwrap();
+            seen.push(orders_24h(&answer).clone());
+        }
+        assert_eq!(seen, [json!(3), json!(4), json!(4)]);
+    }
+
+    #[tokio::test]
+    async fn another_minute_or_an_unversioned_entity_reads_everything() {
+        let mut store = MockOnlineStore::new();
+        let mut sequence = mockall::Sequence::new();
+        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
+        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
+        expect_read(&mut store, &mut sequence, false, stored_restaurant());
+        expect_read(&mut store, &mut sequence, false, stored_restaurant());
+        let service = service(store, 10);
+        let later = Timestamp::from_millis(t().millis() + 60_000).unwrap();
+        service.get("restaurant", "r1", Some(t())).await.unwrap();
+        service.get("restaurant", "r1", Some(later)).await.unwrap();
+        service.get("restaurant", "r2", Some(t())).await.unwrap();
+        service.get("restaurant", "r2", Some(t())).await.unwrap();
     }
 
     #[tokio::test]

@@ -93,6 +93,8 @@ pub trait OnlineStore: Send + Sync {
     async fn clock(&self) -> Result<Option<i64>, StoreError>;
 
     /// The state of each entity, in order, in one round trip; an unknown entity has empty fields.
+    /// Each entity's hash is read before its tiles and distinct sets (lookups cache those by the
+    /// version the hash shows, which must not be newer than them).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be reached.

@@ -85,6 +85,9 @@ impl FeatureValue {
 pub mod field {
     /// The entity's newest event time, ms.
     pub const NEWEST: &str = "_t";
+    /// The entity's version: a number the ingest script raises whenever it changes anything of
+    /// the entity (its hash, tiles or distinct sets), never handing out the same one twice.
+    pub const VERSION: &str = "_v";
     /// Event time of a `last` value: `_t:{feature}`.
     pub fn last_time(feature: &str) -> String {
         format!("_t:{feature}")
