@@ -124,18 +124,16 @@ impl LookupService {
             .view(name.as_str())
             .ok_or_else(|| LookupError::UnknownFeature(name.to_string()))?;
         let as_of_ms = self.as_of(as_of).await?;
-        let reads = vec![EntityRead {
+        let read = EntityRead {
             view: view.name.clone(),
             key: key.clone(),
             plan: self.plan(view, as_of_ms),
-        }];
-        let state = self.read(reads, as_of_ms).await?.pop().unwrap_or_default();
-        if state.fields.is_empty() {
-            return Err(LookupError::NotFound);
-        }
+        };
+        let values = self.evaluate(vec![(view, read)], as_of_ms).await?.pop();
+        let values = values.flatten().ok_or(LookupError::NotFound)?;
         let mut answer = Map::new();
         answer.insert("id".into(), Value::String(key.to_string()));
-        for (feature, value) in view.features.iter().zip(view.evaluate(&state, as_of_ms)) {
+        for (feature, value) in view.features.iter().zip(values) {
             answer.insert(feature.name.clone(), value.value);
         }
         Ok(answer)
@@ -221,18 +219,27 @@ impl LookupService {
         for (view, keys) in &views {
             let plan = self.plan(view, as_of_ms);
             for key in *keys {
-                reads.push(EntityRead {
+                let read = EntityRead {
                     view: view.name.clone(),
                     key: key.clone(),
                     plan: Arc::clone(&plan),
-                });
+                };
+                reads.push((*view, read));
             }
         }
-        let states = self.read(reads, as_of_ms).await?;
-        let evaluated: Vec<Vec<FeatureValue>> = states
-            .iter()
+        let evaluated: Vec<Vec<FeatureValue>> = self
+            .evaluate(reads, as_of_ms)
+            .await?
+            .into_iter()
             .enumerate()
-            .map(|(index, state)| views[index / rows].0.evaluate(state, as_of_ms))
+            .map(|(index, values)| {
+                let unknown = || {
+                    views[index / rows]
+                        .0
+                        .evaluate(&EntityState::default(), as_of_ms)
+                };
+                values.unwrap_or_else(unknown)
+            })
             .collect();
 
         let mut columns: Vec<OnlineColumn> = key_columns
@@ -296,18 +303,18 @@ impl LookupService {
             .await?)
     }
 
-    /// The state of every entity of `reads` (planned at `as_of`), one per read, in order. An
-    /// entity whose tiles and distinct counts are cached for its version is read by its hash
-    /// alone; one whose version moved since costs a second round trip.
-    async fn read(
+    /// Every feature of each read's view at `as_of`, one list per read, in order; `None` for an
+    /// entity the store does not hold. An entity whose window totals are cached for its version
+    /// is read by its hash alone; one whose version moved since costs a second round trip.
+    async fn evaluate(
         &self,
-        reads: Vec<EntityRead>,
+        reads: Vec<(&FeatureView, EntityRead)>,
         as_of_ms: i64,
-    ) -> Result<Vec<EntityState>, LookupError> {
+    ) -> Result<Vec<Option<Vec<FeatureValue>>>, LookupError> {
         let plan_key = ReadPlan::key(as_of_ms);
-        let cached: Vec<Option<Arc<CachedWindows>>> = reads
+        let mut cached: Vec<Option<Arc<CachedWindows>>> = reads
             .iter()
-            .map(|read| {
+            .map(|(_, read)| {
                 let entry = self.windows.get(&read.view, read.key.as_str())?;
                 (entry.plan_key == plan_key).then_some(entry)
             })
@@ -315,7 +322,7 @@ impl LookupService {
         let first: Vec<EntityRead> = reads
             .iter()
             .zip(&cached)
-            .map(|(read, cached)| match cached {
+            .map(|((_, read), cached)| match cached {
                 Some(_) => EntityRead {
                     plan: Arc::default(),
                     ..read.clone()
@@ -325,26 +332,35 @@ impl LookupService {
             .collect();
         let mut states = self.read_store(&first).await?;
         let mut stale = Vec::new();
-        for (index, (state, cached)) in states.iter_mut().zip(&cached).enumerate() {
-            match cached {
-                None => self.remember(&reads[index], state, plan_key),
-                Some(entry) if state.fields.get(field::VERSION) == Some(&entry.version) => {
-                    state.tiles.clone_from(&entry.tiles);
-                    state.distinct.clone_from(&entry.distinct);
+        for (index, (state, entry)) in states.iter_mut().zip(&mut cached).enumerate() {
+            match entry {
+                Some(e) if state.fields.get(field::VERSION) == Some(&e.version) => {
+                    state.distinct.clone_from(&e.distinct);
                 }
                 // Gone since: nothing more to read.
                 Some(_) if state.fields.is_empty() => {}
-                Some(_) => stale.push(index),
+                Some(_) => {
+                    stale.push(index);
+                    *entry = None;
+                }
+                None => {}
             }
         }
         if !stale.is_empty() {
-            let again: Vec<EntityRead> = stale.iter().map(|&i| reads[i].clone()).collect();
+            let again: Vec<EntityRead> = stale.iter().map(|&i| reads[i].1.clone()).collect();
             for (index, state) in stale.into_iter().zip(self.read_store(&again).await?) {
-                self.remember(&reads[index], &state, plan_key);
                 states[index] = state;
             }
         }
-        Ok(states)
+        let evaluated = reads.iter().zip(states).zip(cached);
+        let evaluated = evaluated.map(|(((view, read), state), entry)| {
+            if state.fields.is_empty() {
+                return None;
+            }
+            let entry = entry.unwrap_or_else(|| self.remember(view, read, &state, as_of_ms));
+            Some(view.evaluate_with_totals(&state, &entry.totals, as_of_ms))
+        });
+        Ok(evaluated.collect())
     }
 
     /// One store round trip, checked to answer one state per read.
@@ -361,22 +377,31 @@ impl LookupService {
         Ok(states)
     }
 
-    /// Caches what a full read found besides the hash, when there is any and the entity has a
-    /// version to check it against.
-    fn remember(&self, read: &EntityRead, state: &EntityState, plan_key: [i64; 2]) {
-        if read.plan.tiles.is_empty() && read.plan.distinct.is_empty() {
-            return;
-        }
-        let Some(version) = state.fields.get(field::VERSION) else {
-            return;
-        };
-        let windows = CachedWindows {
-            version: version.clone(),
-            plan_key,
-            tiles: state.tiles.clone(),
+    /// The window totals and distinct counts of a full read, kept when its plan reads anything
+    /// besides the hash and the entity has a version to check them against.
+    fn remember(
+        &self,
+        view: &FeatureView,
+        read: &EntityRead,
+        state: &EntityState,
+        as_of_ms: i64,
+    ) -> Arc<CachedWindows> {
+        let entry = Arc::new(CachedWindows {
+            version: state
+                .fields
+                .get(field::VERSION)
+                .cloned()
+                .unwrap_or_default(),
+            plan_key: ReadPlan::key(as_of_ms),
+            totals: view.window_totals(state, as_of_ms),
             distinct: state.distinct.clone(),
-        };
-        self.windows.insert(&read.view, read.key.as_str(), windows);
+        });
+        let reads_more = !read.plan.tiles.is_empty() || !read.plan.distinct.is_empty();
+        if reads_more && !entry.version.is_empty() {
+            self.windows
+                .insert(&read.view, read.key.as_str(), Arc::clone(&entry));
+        }
+        entry
     }
 
     fn plan(&self, view: &FeatureView, as_of_ms: i64) -> Arc<ReadPlan> {
@@ -491,82 +516,80 @@ mod tests {
         state
     }
 
-    /// Expects one read of `restaurant` r1: of its hash alone, or of everything its plan names.
-    fn expect_read(
-        store: &mut MockOnlineStore,
-        sequence: &mut mockall::Sequence,
-        hash_only: bool,
-        answer: EntityState,
-    ) {
+    /// A store answering one read of one entity per `(hash_only, state)`, in this order: a read
+    /// of the hash alone, or of everything its plan names.
+    fn store_reading(reads: Vec<(bool, EntityState)>) -> MockOnlineStore {
+        let mut store = MockOnlineStore::new();
+        let mut sequence = mockall::Sequence::new();
+        for (hash_only, mut answer) in reads {
+            if hash_only {
+                answer.tiles.clear();
+                answer.distinct.clear();
+            }
+            store
+                .expect_read()
+                .times(1)
+                .in_sequence(&mut sequence)
+                .withf(move |reads| {
+                    let plan = &reads[0].plan;
+                    let reads_hash_only = plan.tiles.is_empty() && plan.distinct.is_empty();
+                    reads.len() == 1 && reads_hash_only == hash_only
+                })
+                .returning(move |_| Ok(vec![answer.clone()]));
+        }
         store
-            .expect_read()
-            .times(1)
-            .in_sequence(sequence)
-            .withf(move |reads| {
-                let plan = &reads[0].plan;
-                reads.len() == 1 && hash_only == (plan.tiles.is_empty() && plan.distinct.is_empty())
-            })
-            .returning(move |_| {
-                let mut state = answer.clone();
-                if hash_only {
-                    state.tiles.clear();
-                    state.distinct.clear();
-                }
-                Ok(vec![state])
-            });
     }
 
-    fn orders_24h(answer: &Map<String, Value>) -> &Value {
-        &answer["orders_24h"]
+    /// `orders_24h` (from tiles) and `customers_30d` (a distinct count) of `key` at `as_of`.
+    async fn windowed(service: &LookupService, key: &str, as_of: Timestamp) -> [Value; 2] {
+        let answer = service.get("restaurant", key, Some(as_of)).await.unwrap();
+        ["orders_24h", "customers_30d"].map(|f| answer[f].clone())
     }
 
     #[tokio::test]
     async fn an_unchanged_entity_is_read_by_its_hash_and_served_its_cached_tiles() {
-        let mut store = MockOnlineStore::new();
-        let mut sequence = mockall::Sequence::new();
-        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
-        expect_read(&mut store, &mut sequence, true, versioned("7", 3));
-        expect_read(&mut store, &mut sequence, true, versioned("7", 3));
+        let store = store_reading(vec![
+            (false, versioned("7", 3)),
+            (true, versioned("7", 3)),
+            (true, versioned("7", 3)),
+        ]);
         let service = service(store, 10);
         for _ in 0..3 {
-            let answer = service.get("restaurant", "r1", Some(t())).await.unwrap();
-            assert_eq!(orders_24h(&answer), &json!(3));
-            assert_eq!(answer["customers_30d"], json!(1));
+            assert_eq!(windowed(&service, "r1", t()).await, [json!(3), json!(1)]);
         }
     }
 
     #[tokio::test]
     async fn a_changed_entity_is_read_again_in_full() {
-        let mut store = MockOnlineStore::new();
-        let mut sequence = mockall::Sequence::new();
-        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
-        // The hash shows a new version: the tiles are read again, and cached for it.
-        expect_read(&mut store, &mut sequence, true, versioned("8", 4));
-        expect_read(&mut store, &mut sequence, false, versioned("8", 4));
-        expect_read(&mut store, &mut sequence, true, versioned("8", 4));
+        // The second lookup's hash shows a new version: the tiles are read again, and kept.
+        let store = store_reading(vec![
+            (false, versioned("7", 3)),
+            (true, versioned("8", 4)),
+            (false, versioned("8", 4)),
+            (true, versioned("8", 4)),
+        ]);
         let service = service(store, 10);
         let mut seen = Vec::new();
         for _ in 0..3 {
-            let answer = service.get("restaurant", "r1", Some(t())).await.unwrap();
-            seen.push(orders_24h(&answer).clone());
+            seen.push(windowed(&service, "r1", t()).await[0].clone());
         }
         assert_eq!(seen, [json!(3), json!(4), json!(4)]);
     }
 
     #[tokio::test]
     async fn another_minute_or_an_unversioned_entity_reads_everything() {
-        let mut store = MockOnlineStore::new();
-        let mut sequence = mockall::Sequence::new();
-        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
-        expect_read(&mut store, &mut sequence, false, versioned("7", 3));
-        expect_read(&mut store, &mut sequence, false, stored_restaurant());
-        expect_read(&mut store, &mut sequence, false, stored_restaurant());
+        let store = store_reading(vec![
+            (false, versioned("7", 3)),
+            (false, versioned("7", 3)),
+            (false, stored_restaurant()),
+            (false, stored_restaurant()),
+        ]);
         let service = service(store, 10);
         let later = Timestamp::from_millis(t().millis() + 60_000).unwrap();
-        service.get("restaurant", "r1", Some(t())).await.unwrap();
-        service.get("restaurant", "r1", Some(later)).await.unwrap();
-        service.get("restaurant", "r2", Some(t())).await.unwrap();
-        service.get("restaurant", "r2", Some(t())).await.unwrap();
+        windowed(&service, "r1", t()).await;
+        windowed(&service, "r1", later).await;
+        windowed(&service, "r2", t()).await;
+        windowed(&service, "r2", t()).await;
     }
 
     #[tokio::test]

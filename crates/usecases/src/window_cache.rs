@@ -1,5 +1,5 @@
-//! What lookups read of an entity besides its hash (tiles and distinct counts), kept in memory
-//! while it cannot have changed.
+//! What lookups read of an entity besides its hash — its window totals (what its tiles add up to)
+//! and distinct counts — kept in memory while it cannot have changed.
 //!
 //! Key decision: validity is checked, never assumed. The ingest script gives every entity it
 //! changes a new version ([`field::VERSION`] in its hash, never handed out twice), and a plan's
@@ -7,7 +7,7 @@
 //! cached entry has the plan key asked then costs a lookup one hash read — the hash it reads
 //! anyway — instead of dozens of tiles; evaluation still runs on every lookup, so `last` values,
 //! `max_age` and retention come from the fresh hash. An entry is only written from a read that
-//! fetched the hash before the tiles, so it may hold tiles newer than its version but never
+//! fetched the hash before the tiles, so it may hold totals newer than its version but never
 //! older: it then fails the check on the next read, which sees the newer version.
 //!
 //! [`field::VERSION`]: larder_domain::field::VERSION
@@ -19,14 +19,15 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use larder_domain::{Tier, Tile};
+use larder_domain::WindowTotals;
 
-/// The tiles and distinct counts one read found for an entity at one plan key and version.
+/// The window totals and distinct counts one read found for an entity at one plan key and
+/// version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedWindows {
     pub version: String,
     pub plan_key: [i64; 2],
-    pub tiles: Vec<(Tier, Tile, String)>,
+    pub totals: WindowTotals,
     pub distinct: Vec<u64>,
 }
 
@@ -67,13 +68,13 @@ impl WindowCache {
         Some(found)
     }
 
-    pub fn insert(&self, view: &str, key: &str, windows: CachedWindows) {
+    pub fn insert(&self, view: &str, key: &str, windows: Arc<CachedWindows>) {
         if self.per_generation == 0 {
             return;
         }
         if let Some(mut generations) = self.lock(view) {
             generations.old.remove(key);
-            generations.promote(key.to_owned(), Arc::new(windows), self.per_generation);
+            generations.promote(key.to_owned(), windows, self.per_generation);
         }
     }
 
@@ -100,7 +101,7 @@ mod tests {
         CachedWindows {
             version: version.to_owned(),
             plan_key: [1, 2],
-            tiles: vec![(Tier::Minute, Tile { span: 1, index: 7 }, "m0:1".to_owned())],
+            totals: WindowTotals::default(),
             distinct: vec![3],
         }
     }
@@ -109,9 +110,9 @@ mod tests {
     fn an_entry_is_found_until_replaced() {
         let cache = WindowCache::new(["restaurant".to_owned()], 10);
         assert_eq!(cache.get("restaurant", "r1"), None);
-        cache.insert("restaurant", "r1", windows("5"));
+        cache.insert("restaurant", "r1", Arc::new(windows("5")));
         assert_eq!(cache.get("restaurant", "r1").unwrap().version, "5");
-        cache.insert("restaurant", "r1", windows("6"));
+        cache.insert("restaurant", "r1", Arc::new(windows("6")));
         assert_eq!(cache.get("restaurant", "r1").unwrap().version, "6");
         assert_eq!(cache.get("consumer", "r1"), None, "views are apart");
     }
@@ -119,9 +120,9 @@ mod tests {
     #[test]
     fn it_keeps_at_most_two_generations_and_what_is_read_often() {
         let cache = WindowCache::new(["v".to_owned()], 4);
-        cache.insert("v", "hot", windows("1"));
+        cache.insert("v", "hot", Arc::new(windows("1")));
         for i in 0..100 {
-            cache.insert("v", &format!("k{i}"), windows("1"));
+            cache.insert("v", &format!("k{i}"), Arc::new(windows("1")));
             assert!(cache.get("v", "hot").is_some(), "after {i} inserts");
         }
         assert!(cache.get("v", "k0").is_none());
@@ -132,7 +133,7 @@ mod tests {
     #[test]
     fn a_cache_of_no_entities_keeps_nothing() {
         let cache = WindowCache::new(["v".to_owned()], 0);
-        cache.insert("v", "k", windows("1"));
+        cache.insert("v", "k", Arc::new(windows("1")));
         assert_eq!(cache.get("v", "k"), None);
     }
 }

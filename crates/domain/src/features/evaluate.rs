@@ -174,6 +174,59 @@ impl FeatureView {
         self.evaluate_from(&Parsed::new(state), as_of_ms)
     }
 
+    /// Every window total `evaluate` at `as_of` can ask `state` for: all the tiles are needed
+    /// for, and the same for every `as_of` with the same [`ReadPlan::key`].
+    pub fn window_totals(&self, state: &EntityState, as_of_ms: i64) -> WindowTotals {
+        let parsed = Parsed::new(state);
+        let mut totals: Vec<WindowTotal> = Vec::new();
+        for feature in &self.features {
+            let FeatureKind::Aggregate {
+                measure,
+                count,
+                window,
+                ..
+            } = feature.kind
+            else {
+                continue;
+            };
+            let Some((tier, lo, hi)) = window.bucket_range(as_of_ms) else {
+                continue;
+            };
+            let kind = self.measures[measure].kind;
+            for measure in [measure, count.unwrap_or(measure)] {
+                let id = &self.measures[measure].id;
+                let window = (tier, lo, hi, kind);
+                if !totals
+                    .iter()
+                    .any(|t| t.window == window && t.measure == *id)
+                {
+                    totals.push(WindowTotal {
+                        window,
+                        measure: id.clone(),
+                        total: parsed.window(tier, id, lo, hi, kind),
+                    });
+                }
+            }
+        }
+        WindowTotals(totals)
+    }
+
+    /// Every feature of the view at `as_of` from the entity's hash and distinct counts in
+    /// `state` and its window totals in `totals` (taken at the same [`ReadPlan::key`]); tiles in
+    /// `state` are not read.
+    pub fn evaluate_with_totals(
+        &self,
+        state: &EntityState,
+        totals: &WindowTotals,
+        as_of_ms: i64,
+    ) -> Vec<FeatureValue> {
+        let read = WithTotals {
+            hash: Parsed::new_without_tiles(state),
+            totals,
+        };
+        self.evaluate_from(&read, as_of_ms)
+    }
+
     /// Every feature of the view at `as_of`, in declaration order, from any [`StateRead`]: the
     /// online store and the offline engine share this code, so they cannot disagree on how a
     /// value is derived from what was aggregated.
@@ -367,6 +420,13 @@ struct Parsed<'a> {
 type Measures<'a> = Vec<(&'a str, i64)>;
 
 impl<'a> Parsed<'a> {
+    fn new_without_tiles(state: &'a EntityState) -> Self {
+        Self {
+            state,
+            tiles: Vec::new(),
+        }
+    }
+
     fn new(state: &'a EntityState) -> Self {
         let mut tiles: Vec<_> = state
             .tiles
@@ -442,5 +502,71 @@ impl StateRead for Parsed<'_> {
 
     fn distinct(&self, index: usize) -> u64 {
         self.state.distinct.get(index).copied().unwrap_or(0)
+    }
+}
+
+/// What an entity's windows add up to at one [`ReadPlan::key`]: each total
+/// [`StateRead::window`] answers, by window and measure. Small (one integer per window and
+/// measure), so lookups keep it between reads instead of the tiles.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowTotals(Vec<WindowTotal>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct WindowTotal {
+    window: (Tier, i64, i64, MeasureKind),
+    measure: String,
+    total: Option<i64>,
+}
+
+/// An entity's hash, with its window totals from [`WindowTotals`].
+struct WithTotals<'a> {
+    hash: Parsed<'a>,
+    totals: &'a WindowTotals,
+}
+
+impl StateRead for WithTotals<'_> {
+    fn exists(&self) -> bool {
+        self.hash.exists()
+    }
+
+    fn newest(&self) -> Option<i64> {
+        self.hash.newest()
+    }
+
+    fn last(&self, feature: &str) -> Option<(&str, Option<i64>)> {
+        self.hash.last(feature)
+    }
+
+    fn newest_bucket(&self, tier: Tier) -> Option<i64> {
+        self.hash.newest_bucket(tier)
+    }
+
+    fn lifetime(&self, measure: &str) -> Option<i64> {
+        self.hash.lifetime(measure)
+    }
+
+    fn window(
+        &self,
+        tier: Tier,
+        measure: &str,
+        lo: i64,
+        hi: i64,
+        kind: MeasureKind,
+    ) -> Option<i64> {
+        let window = (tier, lo, hi, kind);
+        let found = self
+            .totals
+            .0
+            .iter()
+            .find(|t| t.window == window && t.measure == measure);
+        found.and_then(|t| t.total)
+    }
+
+    fn most_frequent(&self, measure: &str) -> Option<String> {
+        self.hash.most_frequent(measure)
+    }
+
+    fn distinct(&self, index: usize) -> u64 {
+        self.hash.distinct(index)
     }
 }

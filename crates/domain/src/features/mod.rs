@@ -16,8 +16,8 @@ pub use definition::{
     Filter, KeyRef, Measure, MeasureKind, SelectError, ViewSource,
 };
 pub use evaluate::{
-    DistinctQuery, EntityState, FeatureValue, ReadPlan, StateRead, TierTiles, ValueStatus, field,
-    typed,
+    DistinctQuery, EntityState, FeatureValue, ReadPlan, StateRead, TierTiles, ValueStatus,
+    WindowTotals, field, typed,
 };
 pub use updates::{Combine, EntityUpdate, StateOp, Target, TileValue};
 pub use window::{BadWindow, Tier, Tile, Window};

@@ -193,9 +193,21 @@ impl Memory {
                 })
                 .collect(),
         };
+        let values = view.evaluate(&state, as_of);
+        // What lookups evaluate: the hash with the window totals kept from an earlier read.
+        let totals = view.window_totals(&state, as_of);
+        let hash_only = EntityState {
+            tiles: Vec::new(),
+            ..state
+        };
+        assert_eq!(
+            view.evaluate_with_totals(&hash_only, &totals, as_of),
+            values,
+            "window totals answer as the tiles do"
+        );
         view.features
             .iter()
-            .zip(view.evaluate(&state, as_of))
+            .zip(values)
             .map(|(f, v)| (f.name.clone(), v.value))
             .collect()
     }
