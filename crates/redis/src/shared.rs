@@ -20,22 +20,32 @@ use crate::error::{from_pool, from_redis};
 /// way. A `MultiplexedConnection` carries concurrent requests by itself, so requests clone one of
 /// these instead, and Redis reads the commands queued on one socket together. A connection that
 /// fails is dropped; the next request on its slot takes a fresh one from the pool.
+///
+/// Each thread uses its own slot: a connection's driver task runs on the runtime that opened it,
+/// so a request served by the same thread is woken by its reply without a hop to another thread.
 pub(crate) struct SharedConnections {
     pool: Pool,
     slots: Vec<Mutex<Option<MultiplexedConnection>>>,
-    next: AtomicUsize,
 }
 
-/// How many connections a store shares: enough to keep both cores' requests flowing, few enough
-/// that each socket carries many commands per read.
+/// The most connections a store shares (threads beyond it share slots): one per thread keeps
+/// each socket carrying many commands per read.
 const SHARED: usize = 4;
+
+/// The number of the calling thread among those that used shared connections.
+fn thread_number() -> usize {
+    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: usize = THREADS.fetch_add(1, Ordering::Relaxed);
+    }
+    NUMBER.with(|n| *n)
+}
 
 impl SharedConnections {
     pub(crate) fn new(pool: Pool) -> Self {
         Self {
             pool,
             slots: (0..SHARED).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
         }
     }
 
@@ -48,7 +58,7 @@ impl SharedConnections {
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let slot = thread_number() % self.slots.len();
         let mut retried = false;
         loop {
             let conn = self.lease(slot).await?;
