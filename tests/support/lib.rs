@@ -148,6 +148,17 @@ impl TestApp {
             .collect()
     }
 
+    /// Sets string key `key` of this test to `value`.
+    pub async fn set(&self, key: &str, value: &str) {
+        let mut conn = self.redis.clone();
+        let () = redis::cmd("SET")
+            .arg(format!("{}{key}", self.prefix))
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .expect("SET");
+    }
+
     /// Has Redis close every client connection but this helper's own, as a restart would.
     pub async fn drop_other_connections(&self) {
         let mut conn = self.redis.clone();

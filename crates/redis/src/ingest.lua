@@ -91,20 +91,20 @@ local function prune(tiles, line)
 end
 
 -- The version every entity this call changes gets (`_v` in its hash): lookups keep an entity's
--- tiles in memory while its version stays the same. A counter shared by all entities, so a
--- version is never handed out twice, even to an entity deleted and created again; started from
--- the clock in microseconds so that a Redis emptied and refilled does not repeat old ones. Taken
--- at the first change only: a call of duplicates changes nothing at all.
+-- window totals in memory while its version stays the same, so a version must never be handed
+-- out twice. One counter for all entities (an entity deleted and created again cannot repeat
+-- one), never behind the clock in microseconds (a Redis emptied, or restored from an older
+-- snapshot, does not repeat the versions issued since). Taken at the first change only: a call
+-- of duplicates changes nothing at all.
 local version
 local function next_version()
   local key = prefix .. 'larder:version'
-  local n = redis.call('INCR', key)
-  if n == 1 then
-    local now = redis.call('TIME')
-    n = tonumber(now[1]) * 1000000 + tonumber(now[2])
-    redis.call('SET', key, string.format('%d', n))
-  end
-  return string.format('%d', n)
+  local now = redis.call('TIME')
+  local n = math.max(tonumber(redis.call('GET', key) or 0) + 1,
+    tonumber(now[1]) * 1000000 + tonumber(now[2]))
+  n = string.format('%d', n)
+  redis.call('SET', key, n)
+  return n
 end
 
 local apply
