@@ -164,7 +164,8 @@ impl LookupService {
         Ok(answer)
     }
 
-    /// Many entities × many features in one store round trip (two without `as_of`).
+    /// Many entities × many features in one store round trip, two when an entity changed since
+    /// its window totals were cached (and one more for the clock without `as_of`, when stale).
     ///
     /// # Errors
     /// [`LookupError::UnknownFeature`], [`LookupError::InvalidRequest`] (missing or uneven entity
