@@ -220,9 +220,10 @@ impl FeatureView {
         totals: &WindowTotals,
         as_of_ms: i64,
     ) -> Vec<FeatureValue> {
-        let read = WithTotals {
-            hash: Parsed::new_without_tiles(state),
-            totals,
+        let read = Parsed {
+            state,
+            tiles: Vec::new(),
+            totals: Some(totals),
         };
         self.evaluate_from(&read, as_of_ms)
     }
@@ -414,19 +415,14 @@ fn parse_i64(text: Option<&String>) -> Option<i64> {
 struct Parsed<'a> {
     state: &'a EntityState,
     tiles: Vec<((Tier, Tile), Measures<'a>)>,
+    /// Window totals taken from the tiles earlier: when set, windows are answered from them.
+    totals: Option<&'a WindowTotals>,
 }
 
 /// A tile's measures and their values.
 type Measures<'a> = Vec<(&'a str, i64)>;
 
 impl<'a> Parsed<'a> {
-    fn new_without_tiles(state: &'a EntityState) -> Self {
-        Self {
-            state,
-            tiles: Vec::new(),
-        }
-    }
-
     fn new(state: &'a EntityState) -> Self {
         let mut tiles: Vec<_> = state
             .tiles
@@ -434,7 +430,11 @@ impl<'a> Parsed<'a> {
             .map(|(tier, tile, packed)| ((*tier, *tile), field::unpack(packed).collect()))
             .collect();
         tiles.sort_unstable_by_key(|(key, _)| *key);
-        Self { state, tiles }
+        Self {
+            state,
+            tiles,
+            totals: None,
+        }
     }
 }
 
@@ -469,6 +469,14 @@ impl StateRead for Parsed<'_> {
         hi: i64,
         kind: MeasureKind,
     ) -> Option<i64> {
+        if let Some(totals) = self.totals {
+            let window = (tier, lo, hi, kind);
+            let found = totals
+                .0
+                .iter()
+                .find(|t| t.window == window && t.measure == measure);
+            return found.and_then(|t| t.total);
+        }
         let inside = tier.tiles(lo, hi).into_iter().filter_map(|tile| {
             let at = self
                 .tiles
@@ -516,57 +524,4 @@ struct WindowTotal {
     window: (Tier, i64, i64, MeasureKind),
     measure: String,
     total: Option<i64>,
-}
-
-/// An entity's hash, with its window totals from [`WindowTotals`].
-struct WithTotals<'a> {
-    hash: Parsed<'a>,
-    totals: &'a WindowTotals,
-}
-
-impl StateRead for WithTotals<'_> {
-    fn exists(&self) -> bool {
-        self.hash.exists()
-    }
-
-    fn newest(&self) -> Option<i64> {
-        self.hash.newest()
-    }
-
-    fn last(&self, feature: &str) -> Option<(&str, Option<i64>)> {
-        self.hash.last(feature)
-    }
-
-    fn newest_bucket(&self, tier: Tier) -> Option<i64> {
-        self.hash.newest_bucket(tier)
-    }
-
-    fn lifetime(&self, measure: &str) -> Option<i64> {
-        self.hash.lifetime(measure)
-    }
-
-    fn window(
-        &self,
-        tier: Tier,
-        measure: &str,
-        lo: i64,
-        hi: i64,
-        kind: MeasureKind,
-    ) -> Option<i64> {
-        let window = (tier, lo, hi, kind);
-        let found = self
-            .totals
-            .0
-            .iter()
-            .find(|t| t.window == window && t.measure == measure);
-        found.and_then(|t| t.total)
-    }
-
-    fn most_frequent(&self, measure: &str) -> Option<String> {
-        self.hash.most_frequent(measure)
-    }
-
-    fn distinct(&self, index: usize) -> u64 {
-        self.hash.distinct(index)
-    }
 }
