@@ -82,7 +82,7 @@ pub struct ServerSettings {
     pub max_batch_events: usize,
     /// Most entity rows in one `POST /v1/features/online`.
     pub max_lookup_entities: usize,
-    /// Entities per view whose tiles and distinct counts lookups keep in memory (0: none).
+    /// Entities per view whose window totals and distinct counts lookups keep in memory (0: none).
     pub lookup_cache_entities: usize,
 }
 

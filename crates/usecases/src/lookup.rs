@@ -358,7 +358,8 @@ impl LookupService {
             if state.fields.is_empty() {
                 return None;
             }
-            let entry = entry.unwrap_or_else(|| self.remember(view, read, &state, as_of_ms));
+            let entry =
+                entry.unwrap_or_else(|| self.remember(view, read, &state, as_of_ms, plan_key));
             Some(view.evaluate_with_totals(&state, &entry.totals, as_of_ms))
         });
         Ok(evaluated.collect())
@@ -386,6 +387,7 @@ impl LookupService {
         read: &EntityRead,
         state: &EntityState,
         as_of_ms: i64,
+        plan_key: [i64; 2],
     ) -> Arc<CachedWindows> {
         let entry = Arc::new(CachedWindows {
             version: state
@@ -393,7 +395,7 @@ impl LookupService {
                 .get(field::VERSION)
                 .cloned()
                 .unwrap_or_default(),
-            plan_key: ReadPlan::key(as_of_ms),
+            plan_key,
             totals: view.window_totals(state, as_of_ms),
             distinct: state.distinct.clone(),
         });

@@ -196,10 +196,7 @@ impl FeatureView {
             for measure in [measure, count.unwrap_or(measure)] {
                 let id = &self.measures[measure].id;
                 let window = (tier, lo, hi, kind);
-                if !totals
-                    .iter()
-                    .any(|t| t.window == window && t.measure == *id)
-                {
+                if find(&totals, window, id).is_none() {
                     totals.push(WindowTotal {
                         window,
                         measure: id.clone(),
@@ -470,12 +467,7 @@ impl StateRead for Parsed<'_> {
         kind: MeasureKind,
     ) -> Option<i64> {
         if let Some(totals) = self.totals {
-            let window = (tier, lo, hi, kind);
-            let found = totals
-                .0
-                .iter()
-                .find(|t| t.window == window && t.measure == measure);
-            return found.and_then(|t| t.total);
+            return find(&totals.0, (tier, lo, hi, kind), measure).and_then(|t| t.total);
         }
         let inside = tier.tiles(lo, hi).into_iter().filter_map(|tile| {
             let at = self
@@ -524,4 +516,15 @@ struct WindowTotal {
     window: (Tier, i64, i64, MeasureKind),
     measure: String,
     total: Option<i64>,
+}
+
+/// The total of `measure` over `window` (tier, first and last bucket, how measures combine).
+fn find<'a>(
+    totals: &'a [WindowTotal],
+    window: (Tier, i64, i64, MeasureKind),
+    measure: &str,
+) -> Option<&'a WindowTotal> {
+    totals
+        .iter()
+        .find(|t| t.window == window && t.measure == measure)
 }
