@@ -5,7 +5,7 @@ use std::sync::Arc;
 use larder_domain::{Event, FeatureViews, FieldErrors, Source, content_fingerprint, raw_fields_of};
 use serde_json::Value;
 
-use crate::{EventClock, EventStore, EventWrite, StoreError, WriteOutcome};
+use crate::{EventClock, EventStore, EventWrite, StoreError, WriteOutcome, ports::one_each};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -102,14 +102,7 @@ impl IngestService {
             return Ok(results.into_iter().flatten().collect());
         }
         let outcomes = self.store.append(source, &writes).await?;
-        if outcomes.len() != writes.len() {
-            return Err(StoreError::Failed(format!(
-                "store answered {} outcomes for {} writes",
-                outcomes.len(),
-                writes.len()
-            ))
-            .into());
-        }
+        let outcomes = one_each(outcomes, writes.len(), "writes")?;
         if let Some(newest) = writes.iter().map(|w| w.event_time_ms).max() {
             self.clock.advance(newest);
         }

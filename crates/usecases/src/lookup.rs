@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     EntityRead, EventClock, OnlineStore, StoreError, StoredKeyPage,
+    ports::one_each,
     window_cache::{CachedWindows, WindowCache},
 };
 
@@ -368,15 +369,7 @@ impl LookupService {
     /// One store round trip, checked to answer one state per read.
     async fn read_store(&self, reads: &[EntityRead]) -> Result<Vec<EntityState>, LookupError> {
         let states = self.store.read(reads).await?;
-        if states.len() != reads.len() {
-            return Err(StoreError::Failed(format!(
-                "{} states for {} reads",
-                states.len(),
-                reads.len()
-            ))
-            .into());
-        }
-        Ok(states)
+        Ok(one_each(states, reads.len(), "reads")?)
     }
 
     /// The window totals and distinct counts of a full read, kept when its plan reads anything

@@ -229,3 +229,15 @@ pub trait BatchFeatureStore: Send + Sync {
         rows: Vec<(String, Vec<(String, String)>)>,
     ) -> Result<u64, StoreError>;
 }
+
+/// `answers` when a store answered once per request, else a failure naming both counts (a
+/// store that loses track of its answers must not have them matched to the wrong requests).
+pub(crate) fn one_each<T>(answers: Vec<T>, asked: usize, what: &str) -> Result<Vec<T>, StoreError> {
+    if answers.len() != asked {
+        return Err(StoreError::Failed(format!(
+            "store answered {} times for {asked} {what}",
+            answers.len()
+        )));
+    }
+    Ok(answers)
+}
