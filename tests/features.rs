@@ -766,6 +766,44 @@ async fn minute_buckets_are_pruned_from_redis_as_event_time_moves_on() {
     app.cleanup().await;
 }
 
+/// Distinct members older than the view's distinct retention (30 days and a week here) leave
+/// Redis once the entity's newest event has moved past them; lookups never counted them.
+#[tokio::test]
+async fn distinct_members_are_forgotten_as_event_time_moves_on() {
+    let app = TestApp::spawn().await;
+    let base = ms("2019-01-10T00:00:00.000Z");
+    let at = |offset: i64| Timestamp::from_millis(base + offset).unwrap().to_string();
+    for (id, customer, offset) in [("o1", "c1", 0), ("o2", "c2", 30 * 60_000)] {
+        app.post_json(
+            "/order-event/",
+            &order_event(id, "r1", customer, 1.0, &at(offset)),
+        )
+        .await;
+    }
+    let members = app
+        .keys()
+        .await
+        .into_iter()
+        .find(|k| k.starts_with("{rtf_restaurant:r1}:d:"));
+    let members = members.expect("the restaurant's distinct customers");
+    assert_eq!(app.members(&members).await, ["c1", "c2"]);
+
+    app.post_json(
+        "/order-event/",
+        &order_event("o3", "r1", "c3", 1.0, &at(40 * DAY)),
+    )
+    .await;
+    assert_eq!(app.members(&members).await, ["c3"], "c1 and c2 forgotten");
+    let answer: Value = app
+        .get("/real-time-fs/get/restaurant/r1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["value"]["customers_30d"], json!(1));
+    app.cleanup().await;
+}
+
 /// Lookups keep an entity's tiles between lookups (`server.lookup_cache_entities`): whatever
 /// changes the entity in between — an order older than the clock, a status joined through its
 /// order — shows in the next answer of either route at the same `as_of`.

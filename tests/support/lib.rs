@@ -148,6 +148,18 @@ impl TestApp {
             .collect()
     }
 
+    /// The members of sorted set `key` of this test, lowest score first.
+    pub async fn members(&self, key: &str) -> Vec<String> {
+        let mut conn = self.redis.clone();
+        redis::cmd("ZRANGE")
+            .arg(format!("{}{key}", self.prefix))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .expect("ZRANGE")
+    }
+
     /// Sets string key `key` of this test to `value`.
     pub async fn set(&self, key: &str, value: &str) {
         let mut conn = self.redis.clone();

@@ -33,15 +33,9 @@ local function tagged(view, key, suffix)
   return prefix .. '{rtf_' .. view .. ':' .. key .. '}:' .. suffix
 end
 
-local function combine(h, field, how, value)
-  if how == 'add' then
-    redis.call('HINCRBY', h, field, value)
-    return
-  end
-  local current = tonumber(redis.call('HGET', h, field))
-  if not current or (how == 'min' and value < current) or (how == 'max' and value > current) then
-    redis.call('HSET', h, field, value)
-  end
+-- Whether `how` ('add', 'min' or 'max') changes `current` (absent: nil) given `value`.
+local function improves(how, current, value)
+  return not current or (how == 'min' and value < current) or (how == 'max' and value > current)
 end
 
 -- A lookup asks a tier hash for a few dozen tiles, most of them absent at a busy entity's ragged
@@ -68,7 +62,7 @@ local function merge(packed, id, how, value)
   local current = tonumber(string.sub(packed, colon, stop - 1))
   if how == 'add' then
     value = current + value
-  elseif not ((how == 'min' and value < current) or (how == 'max' and value > current)) then
+  elseif not improves(how, current, value) then
     return packed
   end
   return string.sub(packed, 1, colon - 1) .. string.format('%d', value) .. string.sub(packed, stop)
@@ -107,74 +101,122 @@ local function next_version()
   return n
 end
 
+-- The fields of the entity's hash the operations compare against, read in one HMGET; what they
+-- change is written in one HSET. A script pays for each command it calls and each value it
+-- converts far more than for a field more or less in one command.
+local function compared(ops)
+  local fields = { 'id', '_t' }
+  for _, op in ipairs(ops) do
+    local kind = op[1]
+    if kind == 'last' then
+      fields[#fields + 1] = '_t:' .. op[2]
+    elseif kind == 'tiles' then
+      fields[#fields + 1] = '_mx' .. op[2]
+    elseif kind == 'lifetime' and op[3] ~= 'add' then
+      fields[#fields + 1] = 'l.' .. op[2]
+    end
+  end
+  return fields
+end
+
+local HOUR_MS = 3600000
+
 local apply
 apply = function(view, key, ops)
   local h = entity(view, key)
   version = version or next_version()
-  redis.call('HSET', h, '_v', version)
+  local fields = compared(ops)
+  local stored = redis.call('HMGET', h, unpack(fields))
+  local current = {}
+  for i, f in ipairs(fields) do
+    current[f] = tonumber(stored[i]) or stored[i] or nil
+  end
+  local newest_before = current._t
+  local writes = { '_v', version }
+  local function set(f, value)
+    current[f] = value
+    writes[#writes + 1] = f
+    writes[#writes + 1] = value
+  end
+  -- Drains come last and apply what waited on this entity, which may read it: written first.
+  local function write()
+    if writes then
+      redis.call('HSET', h, unpack(writes))
+      writes = nil
+    end
+  end
   for _, op in ipairs(ops) do
     local kind = op[1]
     if kind == 'touch' then -- time
-      if redis.call('HSETNX', h, 'id', key) == 1 then
+      if not current.id then
+        set('id', key)
         redis.call('INCR', prefix .. 'larder:entities:' .. view)
       end
-      local t = tonumber(redis.call('HGET', h, '_t'))
-      if not t or op[2] > t then
-        redis.call('HSET', h, '_t', op[2])
+      if not current._t or op[2] > current._t then
+        set('_t', op[2])
       end
     elseif kind == 'last' then -- feature, value, time; ties go to the later arrival
       local tf = '_t:' .. op[2]
-      local t = tonumber(redis.call('HGET', h, tf))
-      if not t or op[4] >= t then
-        redis.call('HSET', h, op[2], op[3], tf, op[4])
+      if not current[tf] or op[4] >= current[tf] then
+        set(op[2], op[3])
+        set(tf, op[4])
       end
     elseif kind == 'tiles' then -- tag, bucket, retention, prune_every, tile fields, {measure, combine, value}…
       local newest_field = '_mx' .. op[2]
-      local newest = tonumber(redis.call('HGET', h, newest_field))
+      local newest = current[newest_field]
       local bucket, retention = op[3], op[4]
       if not newest or bucket > newest - retention then
-        -- Every span's tile in one HMGET and one HSET: commands, not bytes, are what a script
-        -- pays for here.
-        local tiles, fields = tagged(view, key, op[2]), op[6]
-        local stored = redis.call('HMGET', tiles, unpack(fields))
-        local writes = {}
-        for i, f in ipairs(fields) do
-          local merged = stored[i]
+        -- Every span's tile in one HMGET and one HSET.
+        local tiles, tile_fields = tagged(view, key, op[2]), op[6]
+        local tile_values = redis.call('HMGET', tiles, unpack(tile_fields))
+        local tile_writes = {}
+        for i, f in ipairs(tile_fields) do
+          local merged = tile_values[i]
           for _, m in ipairs(op[7]) do
             merged = merge(merged, m[1], m[2], m[3])
           end
-          if merged ~= stored[i] then
-            writes[#writes + 1] = f
-            writes[#writes + 1] = merged
+          if merged ~= tile_values[i] then
+            tile_writes[#tile_writes + 1] = f
+            tile_writes[#tile_writes + 1] = merged
           end
         end
-        if #writes > 0 then
-          redis.call('HSET', tiles, unpack(writes))
+        if #tile_writes > 0 then
+          redis.call('HSET', tiles, unpack(tile_writes))
         end
         -- Checked as a tile of the second span starts: a few buckets apart, so a hash passes
         -- TABLE_AT by a few fields at most.
-        if not stored[2] and redis.call('HLEN', tiles) >= TABLE_AT then
+        if not tile_values[2] and redis.call('HLEN', tiles) >= TABLE_AT then
           redis.call('HSETNX', tiles, TABLE_FIELD, TABLE_VALUE)
         end
         if not newest or bucket > newest then
-          redis.call('HSET', h, newest_field, bucket)
+          set(newest_field, bucket)
           if newest and math.floor(bucket / op[5]) > math.floor(newest / op[5]) then
             prune(tiles, bucket - retention)
           end
         end
       end
     elseif kind == 'lifetime' then -- measure, combine, value
-      combine(h, 'l.' .. op[2], op[3], op[4])
+      local f = 'l.' .. op[2]
+      if op[3] == 'add' then
+        redis.call('HINCRBY', h, f, op[4])
+      elseif improves(op[3], current[f], op[4]) then
+        set(f, op[4])
+      end
     elseif kind == 'distinct' then -- measure, member, time, retention
       local z = tagged(view, key, 'd:' .. op[2])
-      local line = tonumber(redis.call('HGET', h, '_t')) - op[5]
+      local line = current._t - op[5]
       if op[4] > line then
         redis.call('ZADD', z, 'GT', op[4], op[3])
       end
-      redis.call('ZREMRANGEBYSCORE', z, '-inf', line)
+      -- Lookups count only members newer than the line, so forgetting the older ones only
+      -- bounds memory: done when the newest event enters another hour, not on every event.
+      if not newest_before or math.floor(current._t / HOUR_MS) > math.floor(newest_before / HOUR_MS) then
+        redis.call('ZREMRANGEBYSCORE', z, '-inf', line)
+      end
     elseif kind == 'frequency' then -- measure, value
       redis.call('HINCRBY', h, 'c.' .. op[2] .. ':' .. op[3], 1)
     elseif kind == 'drain' then -- waiting view, its key
+      write()
       local list = tagged(view, key, 'pending:' .. op[2])
       for _, parked in ipairs(redis.call('LRANGE', list, 0, -1)) do
         apply(op[2], op[3], cjson.decode(parked))
@@ -182,8 +224,11 @@ apply = function(view, key, ops)
       redis.call('DEL', list)
     end
   end
+  write()
 end
 
+-- The newest event time stored of any source, for the clock: written once per call.
+local newest
 local k, a = 3, 6
 local out = {}
 for i = 1, tonumber(ARGV[3]) do
@@ -211,9 +256,8 @@ for i = 1, tonumber(ARGV[3]) do
       redis.call('EXPIRE', raw, raw_ttl)
     end
     redis.call('XADD', stream, '*', 'id', id, 'fp', fingerprint, 'data', payload)
-    local now = tonumber(redis.call('GET', clock))
-    if not now or time > now then
-      redis.call('SET', clock, time)
+    if not newest or time > newest then
+      newest = time
     end
     for _ = 1, n_groups do
       local view, via_view, via_feature, key, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -230,6 +274,12 @@ for i = 1, tonumber(ARGV[3]) do
       end
     end
     out[i] = 1
+  end
+end
+if newest then
+  local now = tonumber(redis.call('GET', clock))
+  if not now or newest > now then
+    redis.call('SET', clock, newest)
   end
 end
 return out
