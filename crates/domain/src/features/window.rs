@@ -49,11 +49,14 @@ impl Tier {
     }
 
     /// How often (in buckets of newest-event progress) old buckets are deleted: pruning walks
-    /// the entity's fields, so it runs in batches, not on every event.
+    /// every field of the tier hash, so it runs in batches, not on every event: a day of
+    /// minutes, a week of hours. A busy restaurant's hour tier holds hundreds of tiles (592 three
+    /// weeks into the generated data), so walking them often is what made orders grow dearer as
+    /// history accumulated; the price is a tier hash up to 38 % (minutes) or 13 % (hours) longer.
     pub fn prune_every(self) -> i64 {
         match self {
-            Tier::Minute => 240,
-            Tier::Hour => 48,
+            Tier::Minute => 24 * 60,
+            Tier::Hour => 7 * 24,
         }
     }
 
