@@ -218,10 +218,13 @@ apply = function(view, key, ops)
     elseif kind == 'drain' then -- waiting view, its key
       write()
       local list = tagged(view, key, 'pending:' .. op[2])
-      for _, parked in ipairs(redis.call('LRANGE', list, 0, -1)) do
-        apply(op[2], op[3], cjson.decode(parked))
+      local parked = redis.call('LRANGE', list, 0, -1)
+      for _, ops in ipairs(parked) do
+        apply(op[2], op[3], cjson.decode(ops))
       end
-      redis.call('DEL', list)
+      if #parked > 0 then -- every order drains; hardly any has statuses waiting
+        redis.call('DEL', list)
+      end
     end
   end
   write()
