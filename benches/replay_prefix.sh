@@ -38,7 +38,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null &&
 
 evalsha() { redis-cli -p "$PORT" info commandstats 2>/dev/null | awk -F'[=,]' '/cmdstat_evalsha/ {print $2, $4}'; }
 ( start=$(date +%s); while sleep 20; do echo "$(( $(date +%s) - start )) $(evalsha)"; done ) \
-    | awk '{ if (c != "") printf "%4d s: %.1f ms of Redis per script call\n", $1, ($3 - u) / 1000 / ($2 - c + 1e-9); c = $2; u = $3 }' &
+    | awk '{ if (c != "") printf "%4d s: %.1f ms of Redis per script call\n", $1, ($3 - u) / 1000 / ($2 - c + 1e-9); fflush() } { c = $2; u = $3 }' &
 SAMPLER=$!
 start=$(date +%s.%N)
 "$BIN/larder" replay --url "http://127.0.0.1:$API_PORT" --progress quiet "$PREFIX"
