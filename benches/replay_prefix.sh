@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What ingestion costs Redis at full-scale density, in minutes instead of the full replay's half
-# hour: generates the full-scale data (3.6 M orders over 62 days), keeps the first N orders, as
+# What ingestion costs Redis at full-scale density, in five minutes instead of the full replay's
+# twenty-odd: generates the full-scale data (3.6 M orders over 62 days), keeps the first N orders, as
 # many statuses, consumers in proportion and every restaurant, and replays them through a
 # release API into a Redis of its own (port 6393, nothing else on it; no worker, so the event log
 # is not trimmed). Prints the replay's report and Redis' own time: EVALSHA µs in all and, every

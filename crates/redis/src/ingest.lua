@@ -230,8 +230,8 @@ apply = function(view, key, ops)
   write()
 end
 
--- The newest event time stored of any source, for the clock: written once per call.
-local newest
+-- The newest event time this call stores, of any source, for the clock: written once per call.
+local newest_event
 local k, a = 3, 6
 local out = {}
 for i = 1, tonumber(ARGV[3]) do
@@ -259,8 +259,8 @@ for i = 1, tonumber(ARGV[3]) do
       redis.call('EXPIRE', raw, raw_ttl)
     end
     redis.call('XADD', stream, '*', 'id', id, 'fp', fingerprint, 'data', payload)
-    if not newest or time > newest then
-      newest = time
+    if not newest_event or time > newest_event then
+      newest_event = time
     end
     for _ = 1, n_groups do
       local view, via_view, via_feature, key, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -279,10 +279,10 @@ for i = 1, tonumber(ARGV[3]) do
     out[i] = 1
   end
 end
-if newest then
+if newest_event then
   local now = tonumber(redis.call('GET', clock))
-  if not now or newest > now then
-    redis.call('SET', clock, newest)
+  if not now or newest_event > now then
+    redis.call('SET', clock, newest_event)
   end
 end
 return out
