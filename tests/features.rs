@@ -411,12 +411,7 @@ async fn a_status_that_arrives_before_its_order_counts_once_the_order_arrives() 
         &order_event("o2", "r1", "c2", 30.0, "2019-01-19T11:00:00.000Z"),
     )
     .await;
-    let answer: Value = app
-        .get("/real-time-fs/get/restaurant/r1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.get_json("/real-time-fs/get/restaurant/r1").await;
     assert_eq!(cancelled_rate(&answer), (json!(1), json!(0.5)));
     assert!(
         !app.keys()
@@ -435,19 +430,9 @@ async fn a_status_that_arrives_before_its_order_counts_once_the_order_arrives() 
         &status_event("s2", "o2", "CANCELLED", "2019-01-19T11:30:00.000Z"),
     )
     .await;
-    let answer: Value = app
-        .get("/real-time-fs/get/restaurant/r1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.get_json("/real-time-fs/get/restaurant/r1").await;
     assert_eq!(cancelled_rate(&answer), (json!(2), json!(1.0)));
-    let order: Value = app
-        .get("/real-time-fs/get/order/o1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let order: Value = app.get_json("/real-time-fs/get/order/o1").await;
     assert_eq!(order["value"]["last_status"], "CANCELLED");
     assert_eq!(order["value"]["cancelled_at"], "2019-01-19T10:05:00.000Z");
     app.cleanup().await;
@@ -531,12 +516,7 @@ async fn shuffled_and_repeated_ingests_end_in_the_same_features() {
             assert_eq!(a, b, "{view} at {as_of:?}");
         }
     }
-    let restaurant: Value = in_order
-        .get("/real-time-fs/get/restaurant/r0")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let restaurant: Value = in_order.get_json("/real-time-fs/get/restaurant/r0").await;
     assert!(
         restaurant["value"]["cancellations_7d"].as_u64().unwrap() > 0,
         "the join fed nothing"
@@ -750,12 +730,7 @@ async fn minute_buckets_are_pruned_from_redis_as_event_time_moves_on() {
         Tier::Minute.spans().len() + 1,
         "old minute tiles stayed (beside the field that keeps the hash a table)"
     );
-    let answer: Value = app
-        .get("/real-time-fs/get/restaurant/r1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.get_json("/real-time-fs/get/restaurant/r1").await;
     assert_eq!(
         (
             answer["value"]["orders_24h"].clone(),
@@ -794,12 +769,7 @@ async fn distinct_members_are_forgotten_as_event_time_moves_on() {
     )
     .await;
     assert_eq!(app.members(&members).await, ["c3"], "c1 and c2 forgotten");
-    let answer: Value = app
-        .get("/real-time-fs/get/restaurant/r1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.get_json("/real-time-fs/get/restaurant/r1").await;
     assert_eq!(answer["value"]["customers_30d"], json!(1));
     app.cleanup().await;
 }
@@ -818,7 +788,7 @@ async fn a_lookup_sees_every_change_since_the_previous_one() {
         "restaurant:cancel_rate_7d",
     ];
     let both_routes = || async {
-        let single: Value = app.get(&path).await.json().await.unwrap();
+        let single: Value = app.get_json(&path).await;
         let batch = online(
             &app,
             &features,

@@ -47,12 +47,7 @@ async fn queue(app: &TestApp, name: &str) -> String {
 /// Polls the run until it is `state` (at most 60 s).
 async fn until(app: &TestApp, id: &str, state: &str) -> Value {
     for _ in 0..600 {
-        let record: Value = app
-            .get(&format!("/v1/jobs/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let record: Value = app.get_json(&format!("/v1/jobs/{id}")).await;
         if record["state"] == state {
             return record;
         }
@@ -126,12 +121,7 @@ async fn queued_jobs_run_in_the_worker_and_report_what_they_did() {
         until(&app, &materialize, "succeeded").await["summary"]["rows_out"],
         2
     );
-    let served: Value = app
-        .get("/real-time-fs/get/simple_feature/100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.get_json("/real-time-fs/get/simple_feature/100").await;
     assert_eq!(served["value"]["avg_order_total_amount"], 4.0); // 0, 2, 4, 6, 8
     assert_eq!(app.get("/v1/jobs/nosuchrun").await.status(), 404);
 

@@ -168,11 +168,8 @@ async fn the_lake_holds_every_event_once_and_simple_feature_matches_the_rows() {
     );
     let cpf = orders[0]["cpf"].as_str().unwrap();
     let served: Value = app
-        .get(&format!("/real-time-fs/get/simple_feature/{cpf}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/real-time-fs/get/simple_feature/{cpf}"))
+        .await;
     let (sum, count) = expected[cpf];
     assert_eq!(
         served["value"]["avg_order_total_amount"].as_f64().unwrap(),

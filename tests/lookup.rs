@@ -74,7 +74,7 @@ async fn the_list_describes_every_view_and_pages_through_its_keys() {
     app.post_json("/v1/events/restaurant", &Value::Array(batch))
         .await;
 
-    let list: Value = app.get("/real-time-fs/list").await.json().await.unwrap();
+    let list: Value = app.get_json("/real-time-fs/list").await;
     assert_eq!(
         list["features"],
         json!(["restaurant", "consumer", "order", "simple_feature"])
@@ -118,13 +118,10 @@ async fn the_list_describes_every_view_and_pages_through_its_keys() {
     let mut cursor = 0;
     for _ in 0..100_000 {
         let page: Value = app
-            .get(&format!(
+            .get_json(&format!(
                 "/real-time-fs/list?view=restaurant&cursor={cursor}&limit=1000"
             ))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -166,7 +163,7 @@ async fn probes_and_documentation_answer() {
         json!({"status": "ready"})
     );
 
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     for path in [
         "/order-event/",
         "/status-event/",

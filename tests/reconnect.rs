@@ -41,11 +41,8 @@ async fn requests_go_on_after_redis_drops_every_connection() {
     assert!(ingested.status().is_success());
 
     let answer: Value = app
-        .get("/real-time-fs/get/restaurant/r1?as_of=2019-01-20T10:15:00.000Z")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/real-time-fs/get/restaurant/r1?as_of=2019-01-20T10:15:00.000Z")
+        .await;
     assert_eq!(answer["value"]["orders_1h"], 16, "every order counted once");
     assert_eq!(answer["value"]["avg_ticket"], 60.0);
 }

@@ -120,6 +120,11 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// GET `path`, its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON answer")
+    }
+
     /// Every key of this test, sorted (the test's own prefix stripped).
     pub async fn keys(&self) -> Vec<String> {
         let mut conn = self.redis.clone();
