@@ -24,6 +24,11 @@ impl Names {
         &self.names[id as usize]
     }
 
+    /// The names, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
     /// A string column of the names of `ids`.
     pub(crate) fn column(&self, name: &str, ids: &[u32]) -> Column {
         let values: Vec<&str> = ids.iter().map(|i| self.name(*i)).collect();
