@@ -2,7 +2,8 @@
 # Batch-side figures: generate ORDERS orders, replay them through the API while larder-worker
 # flushes the event log into a local lake, time the jobs (simple_feature, feature-history) and
 # report the worker's peak RSS; then build a ROWS-row training set over every view with
-# `larder training-set` (time, peak RSS) beside a bare Polars as-of join of the same rows.
+# `larder training-set` (time, peak RSS), and one over restaurant in alternating rounds with a
+# bare Polars as-of join of the same rows (benches/training_set_ratio.sh).
 # Usage: ORDERS=500000 ROWS=1000000 bash benches/batch.sh
 #   RAW_TTL=60: expire raw_{source}:{id} hashes after 60 s, so the full scale (3.6 M orders,
 #   ≈15 M events) fits in this machine's Redis; KEEP=1 keeps the work directory; REUSE=DIR runs
@@ -62,8 +63,5 @@ python3 benches/entities.py "$WORK/lake" "$ROWS" "$WORK/entities.parquet"
 echo "\$ larder training-set --entities ENTITIES --features restaurant,consumer,order --out OUT"
 /usr/bin/time -f "peak RSS %M KB, wall %e s" "$BIN/larder" training-set --entities "$WORK/entities.parquet" \
     --features restaurant,consumer,order --out "$WORK/training-set.parquet"
-echo "\$ larder training-set --entities ENTITIES --features restaurant --out OUT"
-/usr/bin/time -f "peak RSS %M KB, wall %e s" "$BIN/larder" training-set --entities "$WORK/entities.parquet" \
-    --features restaurant --out "$WORK/training-set-restaurant.parquet"
-echo "\$ python3 benches/asof_baseline.py LAKE ENTITIES restaurant merchant_id"
-python3 benches/asof_baseline.py "$WORK/lake" "$WORK/entities.parquet" restaurant merchant_id
+echo "\$ ROUNDS=3 bash benches/training_set_ratio.sh LAKE ENTITIES restaurant merchant_id"
+ROUNDS=3 bash benches/training_set_ratio.sh "$WORK/lake" "$WORK/entities.parquet" restaurant merchant_id
