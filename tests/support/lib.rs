@@ -190,6 +190,16 @@ impl TestApp {
             .expect("CLIENT KILL");
     }
 
+    /// Empties Redis' script cache, as a restart would.
+    pub async fn flush_scripts(&self) {
+        let mut conn = self.redis.clone();
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .expect("SCRIPT FLUSH");
+    }
+
     /// How Redis stores `key` (`OBJECT ENCODING`: listpack, hashtable, …).
     pub async fn encoding(&self, key: &str) -> String {
         let mut conn = self.redis.clone();

@@ -68,16 +68,32 @@ impl RedisEventStore {
     async fn run(&self, pipeline: &redis::Pipeline) -> Result<Vec<Vec<i64>>, StoreError> {
         self.connections
             .run(|mut conn| async move {
-                match pipeline.query_async(&mut conn).await {
-                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                        // Redis restarted or flushed its script cache. No call of the pipeline
-                        // ran (each failed on the missing script), so loading it and sending
-                        // again is exact.
-                        INGEST.load_async(&mut conn).await?;
-                        pipeline.query_async(&mut conn).await
+                let mut replies: Vec<redis::RedisResult<Vec<i64>>> =
+                    pipeline.query_async(&mut conn).await?;
+                // Redis restarted, flushed its scripts or never had this one. While another
+                // request loads it, the calls of one pipeline can fail on either side of the
+                // load: only those that failed are sent again, since the others have run (a
+                // second run would answer their events `duplicate`).
+                let missing: Vec<usize> = (0..replies.len())
+                    .filter(|i| {
+                        replies[*i].as_ref().is_err_and(|e| {
+                            e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+                        })
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    INGEST.load_async(&mut conn).await?;
+                    let calls: Vec<&redis::Cmd> = pipeline.cmd_iter().collect();
+                    let mut again = redis::pipe();
+                    for i in &missing {
+                        again.add_command(calls[*i].clone());
                     }
-                    other => other,
+                    let answers: Vec<Vec<i64>> = again.query_async(&mut conn).await?;
+                    for (i, answer) in missing.into_iter().zip(answers) {
+                        replies[i] = Ok(answer);
+                    }
                 }
+                replies.into_iter().collect()
             })
             .await
     }
@@ -91,6 +107,8 @@ impl EventStore for RedisEventStore {
         writes: &[EventWrite],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let mut pipeline = redis::pipe();
+        // Each call's answer on its own, so that calls missing the script can be told apart.
+        pipeline.ignore_errors();
         for chunk in writes.chunks(self.settings.events_per_script) {
             pipeline.add_command(self.script_call(source, chunk));
         }
