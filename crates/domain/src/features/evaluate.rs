@@ -92,9 +92,13 @@ pub mod field {
     pub fn last_time(feature: &str) -> String {
         format!("_t:{feature}")
     }
-    /// The newest bucket index of a tier: `_mx{tag}`.
-    pub fn newest_bucket(tag: &str) -> String {
-        format!("_mx{tag}")
+    /// The newest bucket index of a tier: `_mx{tag}`. Spelled out, not formatted: evaluation
+    /// asks for it once per windowed feature.
+    pub fn newest_bucket(tier: crate::Tier) -> &'static str {
+        match tier {
+            crate::Tier::Minute => "_mxm",
+            crate::Tier::Hour => "_mxh",
+        }
     }
     /// A tile, in its tier's hash: `{index}` for a single bucket, `{index}x{span}` otherwise.
     /// Its value packs every measure of the tier: `{measure}:{value}` joined by `,`.
@@ -451,7 +455,7 @@ impl StateRead for Parsed<'_> {
     }
 
     fn newest_bucket(&self, tier: Tier) -> Option<i64> {
-        parse_i64(self.state.fields.get(&field::newest_bucket(tier.tag())))
+        parse_i64(self.state.fields.get(field::newest_bucket(tier)))
     }
 
     fn lifetime(&self, measure: &str) -> Option<i64> {

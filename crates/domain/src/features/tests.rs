@@ -85,7 +85,7 @@ impl Memory {
                     retention,
                     ..
                 } => {
-                    let newest = get(h, &field::newest_bucket(tier.tag()));
+                    let newest = get(h, field::newest_bucket(*tier));
                     if newest.is_none_or(|n| *bucket > n - retention) {
                         let tiles = self
                             .tiles
@@ -99,7 +99,7 @@ impl Memory {
                             }
                         }
                         if newest.is_none_or(|n| *bucket > n) {
-                            h.insert(field::newest_bucket(tier.tag()), bucket.to_string());
+                            h.insert(field::newest_bucket(*tier).to_owned(), bucket.to_string());
                         }
                     }
                 }
@@ -686,5 +686,13 @@ fn a_read_plan_is_the_same_for_every_instant_with_its_key() {
         if windowed {
             assert_ne!(view.read_plan(t + 1), view.read_plan(t), "{}", view.name);
         }
+    }
+}
+
+/// The ingest script names a tier's newest bucket `_mx` followed by the tier's tag.
+#[test]
+fn newest_bucket_fields_are_named_by_the_tier_tag() {
+    for tier in Tier::ALL {
+        assert_eq!(field::newest_bucket(tier), format!("_mx{}", tier.tag()));
     }
 }
