@@ -774,9 +774,10 @@ async fn distinct_members_are_forgotten_as_event_time_moves_on() {
     app.cleanup().await;
 }
 
-/// Lookups keep an entity's tiles between lookups (`server.lookup_cache_entities`): whatever
-/// changes the entity in between — an order older than the clock, a status joined through its
-/// order — shows in the next answer of either route at the same `as_of`.
+/// Lookups keep an entity's hash and window totals between lookups
+/// (`server.lookup_cache_entities`): whatever changes the entity in between — an order older
+/// than the clock, a status joined through its order, an update of the restaurant's record —
+/// shows in the next answer of either route at the same `as_of`.
 #[tokio::test]
 async fn a_lookup_sees_every_change_since_the_previous_one() {
     let app = TestApp::spawn().await;
@@ -786,6 +787,7 @@ async fn a_lookup_sees_every_change_since_the_previous_one() {
         "restaurant:orders_24h",
         "restaurant:customers_30d",
         "restaurant:cancel_rate_7d",
+        "restaurant:avg_ticket",
     ];
     let both_routes = || async {
         let single: Value = app.get_json(&path).await;
@@ -806,17 +808,34 @@ async fn a_lookup_sees_every_change_since_the_previous_one() {
         single
     };
 
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 40.0))
+        .await;
     let order = order_event("o1", "r1", "c1", 10.0, "2019-01-31T12:00:00.000Z");
     app.post_json("/order-event/", &order).await;
     for _ in 0..2 {
-        assert_eq!(both_routes().await, [json!(1), json!(1), json!(0.0)]);
+        assert_eq!(
+            both_routes().await,
+            [json!(1), json!(1), json!(0.0), json!(40.0)]
+        );
     }
     let older = order_event("o2", "r1", "c2", 10.0, "2019-01-31T11:00:00.000Z");
     app.post_json("/order-event/", &older).await;
-    assert_eq!(both_routes().await, [json!(2), json!(2), json!(0.0)]);
+    assert_eq!(
+        both_routes().await,
+        [json!(2), json!(2), json!(0.0), json!(40.0)]
+    );
     let cancelled = status_event("s1", "o2", "CANCELLED", "2019-01-31T12:10:00.000Z");
     app.post_json("/status-event/", &cancelled).await;
-    assert_eq!(both_routes().await, [json!(2), json!(2), json!(0.5)]);
+    assert_eq!(
+        both_routes().await,
+        [json!(2), json!(2), json!(0.5), json!(40.0)]
+    );
+    app.post_json("/restaurant-event/", &restaurant_event("r1", 55.5))
+        .await;
+    assert_eq!(
+        both_routes().await,
+        [json!(2), json!(2), json!(0.5), json!(55.5)]
+    );
     app.cleanup().await;
 }
 

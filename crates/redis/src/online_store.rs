@@ -5,7 +5,7 @@ use deadpool_redis::{
     Pool,
     redis::{self, FromRedisValue},
 };
-use larder_domain::{EntityState, FeatureName};
+use larder_domain::{EntityState, FeatureName, field};
 use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
 use crate::{KeySpace, RedisSettings, error::timed_out, shared::SharedConnections};
@@ -60,10 +60,16 @@ impl OnlineStore for RedisOnlineStore {
             return Ok(Vec::new());
         }
         // Per entity: its hash, the plan's tiles of each tier (exactly the fields its windows
-        // cover, never a whole tier hash), its distinct counts.
+        // cover, never a whole tier hash), its distinct counts; or its version alone.
         let mut pipe = redis::pipe();
         for read in reads {
             let key = read.key.as_str();
+            if read.version_only {
+                pipe.cmd("HGET")
+                    .arg(self.keys.entity(&read.view, key))
+                    .arg(field::VERSION);
+                continue;
+            }
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
             for read_tiles in &read.plan.tiles {
                 pipe.cmd("HMGET")
@@ -86,6 +92,15 @@ impl OnlineStore for RedisOnlineStore {
         };
         let mut states = Vec::with_capacity(reads.len());
         for read in reads {
+            if read.version_only {
+                let version: Option<String> = parse(next()?)?;
+                let fields = version.map(|v| (field::VERSION.to_owned(), v));
+                states.push(EntityState {
+                    fields: fields.into_iter().collect(),
+                    ..EntityState::default()
+                });
+                continue;
+            }
             let fields: HashMap<String, String> = parse(next()?)?;
             let mut tiles = Vec::new();
             for read_tiles in &read.plan.tiles {

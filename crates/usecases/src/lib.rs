@@ -7,11 +7,11 @@
 //! atomically in one round trip; reads come back as raw entity state that the domain evaluates.
 
 mod clock;
+mod entity_cache;
 mod ingest;
 mod jobs;
 mod lookup;
 mod ports;
-mod window_cache;
 
 pub use clock::{CLOCK_REFRESH, EventClock};
 pub use ingest::{IngestError, IngestService, ItemResult};

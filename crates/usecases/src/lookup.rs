@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     EntityRead, EventClock, OnlineStore, StoreError, StoredKeyPage,
+    entity_cache::{CachedEntity, EntityCache},
     ports::one_each,
-    window_cache::{CachedWindows, WindowCache},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ pub struct LookupService {
     /// Each view's read plan at the last [`ReadPlan::key`] asked: a plan changes at most once a
     /// minute, and building one formats a hundred tile names.
     plans: Mutex<HashMap<String, CachedPlan>>,
-    windows: WindowCache,
+    entities: EntityCache,
 }
 
 /// A read plan with the [`ReadPlan::key`] it was built for.
@@ -85,7 +85,7 @@ impl LookupService {
         max_entities: usize,
         cached_entities_per_view: usize,
     ) -> Self {
-        let windows = WindowCache::new(
+        let entities = EntityCache::new(
             views.views().iter().map(|v| v.name.clone()),
             cached_entities_per_view,
         );
@@ -95,7 +95,7 @@ impl LookupService {
             clock,
             max_entities,
             plans: Mutex::default(),
-            windows,
+            entities,
         }
     }
 
@@ -129,13 +129,14 @@ impl LookupService {
             view: view.name.clone(),
             key: key.clone(),
             plan: self.plan(view, as_of_ms),
+            version_only: false,
         };
         let values = self.evaluate(vec![(view, read)], as_of_ms).await?.pop();
         let values = values.flatten().ok_or(LookupError::NotFound)?;
         let mut answer = Map::new();
         answer.insert("id".into(), Value::String(key.to_string()));
-        for (feature, value) in view.features.iter().zip(values) {
-            answer.insert(feature.name.clone(), value.value);
+        for (feature, value) in view.features.iter().zip(values.iter()) {
+            answer.insert(feature.name.clone(), value.value.clone());
         }
         Ok(answer)
     }
@@ -150,6 +151,7 @@ impl LookupService {
             view: batch.name.to_owned(),
             key: key.clone(),
             plan: Arc::default(),
+            version_only: false,
         }];
         let state = self.store.read(&reads).await?.pop().unwrap_or_default();
         if state.fields.is_empty() {
@@ -225,20 +227,20 @@ impl LookupService {
                     view: view.name.clone(),
                     key: key.clone(),
                     plan: Arc::clone(&plan),
+                    version_only: false,
                 };
                 reads.push((*view, read));
             }
         }
-        let evaluated: Vec<Vec<FeatureValue>> = self
+        let evaluated: Vec<Arc<[FeatureValue]>> = self
             .evaluate(reads, as_of_ms)
             .await?
             .into_iter()
             .enumerate()
             .map(|(index, values)| {
                 let unknown = || {
-                    views[index / rows]
-                        .0
-                        .evaluate(&EntityState::default(), as_of_ms)
+                    let view = views[index / rows].0;
+                    view.evaluate(&EntityState::default(), as_of_ms).into()
                 };
                 values.unwrap_or_else(unknown)
             })
@@ -306,41 +308,36 @@ impl LookupService {
     }
 
     /// Every feature of each read's view at `as_of`, one list per read, in order; `None` for an
-    /// entity the store does not hold. An entity whose window totals are cached for its version
-    /// is read by its hash alone; one whose version moved since costs a second round trip.
+    /// entity the store does not hold. An entity cached at the plan key asked costs the read of
+    /// its version alone; one whose version moved since costs a second round trip.
     async fn evaluate(
         &self,
         reads: Vec<(&FeatureView, EntityRead)>,
         as_of_ms: i64,
-    ) -> Result<Vec<Option<Vec<FeatureValue>>>, LookupError> {
+    ) -> Result<Vec<Option<Arc<[FeatureValue]>>>, LookupError> {
         let plan_key = ReadPlan::key(as_of_ms);
-        let mut cached: Vec<Option<Arc<CachedWindows>>> = reads
+        let mut cached: Vec<Option<Arc<CachedEntity>>> = reads
             .iter()
             .map(|(_, read)| {
-                let entry = self.windows.get(&read.view, read.key.as_str())?;
+                let entry = self.entities.get(&read.view, read.key.as_str())?;
                 (entry.plan_key == plan_key).then_some(entry)
             })
             .collect();
         let first: Vec<EntityRead> = reads
             .iter()
             .zip(&cached)
-            .map(|((_, read), cached)| match cached {
-                Some(_) => EntityRead {
-                    plan: Arc::default(),
-                    ..read.clone()
-                },
-                None => read.clone(),
+            .map(|((_, read), cached)| EntityRead {
+                version_only: cached.is_some(),
+                ..read.clone()
             })
             .collect();
         let mut states = self.read_store(&first).await?;
         let mut stale = Vec::new();
         for (index, (state, entry)) in states.iter_mut().zip(&mut cached).enumerate() {
             match entry {
-                Some(e) if state.fields.get(field::VERSION) == Some(&e.version) => {
-                    state.distinct.clone_from(&e.distinct);
-                }
+                Some(e) if state.fields.get(field::VERSION) == Some(&e.version) => {}
                 // Gone since: nothing more to read.
-                Some(_) if state.fields.is_empty() => {}
+                Some(_) if state.fields.is_empty() => *entry = None,
                 Some(_) => {
                     stale.push(index);
                     *entry = None;
@@ -356,12 +353,12 @@ impl LookupService {
         }
         let evaluated = reads.iter().zip(states).zip(cached);
         let evaluated = evaluated.map(|(((view, read), state), entry)| {
-            if state.fields.is_empty() {
-                return None;
-            }
-            let entry =
-                entry.unwrap_or_else(|| self.remember(view, read, &state, as_of_ms, plan_key));
-            Some(view.evaluate_with_totals(&state, &entry.totals, as_of_ms))
+            let entry = match entry {
+                Some(entry) => entry,
+                None if state.fields.is_empty() => return None,
+                None => self.remember(view, read, state, as_of_ms, plan_key),
+            };
+            Some(entry.evaluate(view, as_of_ms))
         });
         Ok(evaluated.collect())
     }
@@ -372,29 +369,27 @@ impl LookupService {
         Ok(one_each(states, reads.len(), "reads")?)
     }
 
-    /// The window totals and distinct counts of a full read, kept when its plan reads anything
-    /// besides the hash and the entity has a version to check them against.
+    /// A full read's hash, distinct counts and window totals, kept when the entity has a version
+    /// to check them against.
     fn remember(
         &self,
         view: &FeatureView,
         read: &EntityRead,
-        state: &EntityState,
+        mut state: EntityState,
         as_of_ms: i64,
         plan_key: [i64; 2],
-    ) -> Arc<CachedWindows> {
-        let entry = Arc::new(CachedWindows {
-            version: state
-                .fields
-                .get(field::VERSION)
-                .cloned()
-                .unwrap_or_default(),
+    ) -> Arc<CachedEntity> {
+        let totals = view.window_totals(&state, as_of_ms);
+        state.tiles = Vec::new();
+        let version = state.fields.get(field::VERSION).cloned();
+        let entry = Arc::new(CachedEntity::new(
+            version.unwrap_or_default(),
             plan_key,
-            totals: view.window_totals(state, as_of_ms),
-            distinct: state.distinct.clone(),
-        });
-        let reads_more = !read.plan.tiles.is_empty() || !read.plan.distinct.is_empty();
-        if reads_more && !entry.version.is_empty() {
-            self.windows
+            state,
+            totals,
+        ));
+        if !entry.version.is_empty() {
+            self.entities
                 .insert(&read.view, read.key.as_str(), Arc::clone(&entry));
         }
         entry
@@ -512,13 +507,15 @@ mod tests {
         state
     }
 
-    /// A store answering one read of one entity per `(hash_only, state)`, in this order: a read
-    /// of the hash alone, or of everything its plan names.
+    /// A store answering one read of one entity per `(version_only, state)`, in this order: a
+    /// read of the version alone (answered with `state`'s version and nothing else), or of
+    /// everything its plan names.
     fn store_reading(reads: Vec<(bool, EntityState)>) -> MockOnlineStore {
         let mut store = MockOnlineStore::new();
         let mut sequence = mockall::Sequence::new();
-        for (hash_only, mut answer) in reads {
-            if hash_only {
+        for (version_only, mut answer) in reads {
+            if version_only {
+                answer.fields.retain(|name, _| name == field::VERSION);
                 answer.tiles.clear();
                 answer.distinct.clear();
             }
@@ -526,24 +523,21 @@ mod tests {
                 .expect_read()
                 .times(1)
                 .in_sequence(&mut sequence)
-                .withf(move |reads| {
-                    let plan = &reads[0].plan;
-                    let reads_hash_only = plan.tiles.is_empty() && plan.distinct.is_empty();
-                    reads.len() == 1 && reads_hash_only == hash_only
-                })
+                .withf(move |reads| reads.len() == 1 && reads[0].version_only == version_only)
                 .returning(move |_| Ok(vec![answer.clone()]));
         }
         store
     }
 
-    /// `orders_24h` (from tiles) and `customers_30d` (a distinct count) of `key` at `as_of`.
-    async fn windowed(service: &LookupService, key: &str, as_of: Timestamp) -> [Value; 2] {
+    /// `orders_24h` (from tiles), `customers_30d` (a distinct count) and `avg_ticket` (from the
+    /// hash) of `key` at `as_of`.
+    async fn windowed(service: &LookupService, key: &str, as_of: Timestamp) -> [Value; 3] {
         let answer = service.get("restaurant", key, Some(as_of)).await.unwrap();
-        ["orders_24h", "customers_30d"].map(|f| answer[f].clone())
+        ["orders_24h", "customers_30d", "avg_ticket"].map(|f| answer[f].clone())
     }
 
     #[tokio::test]
-    async fn an_unchanged_entity_is_read_by_its_hash_and_served_its_cached_tiles() {
+    async fn an_unchanged_entity_is_read_by_its_version_and_served_from_the_cache() {
         let store = store_reading(vec![
             (false, versioned("7", 3)),
             (true, versioned("7", 3)),
@@ -551,8 +545,26 @@ mod tests {
         ]);
         let service = service(store, 10);
         for _ in 0..3 {
-            assert_eq!(windowed(&service, "r1", t()).await, [json!(3), json!(1)]);
+            assert_eq!(
+                windowed(&service, "r1", t()).await,
+                [json!(3), json!(1), json!(60.5)]
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn a_cached_entity_gone_from_the_store_is_not_found() {
+        let store = store_reading(vec![
+            (false, versioned("7", 3)),
+            (true, EntityState::default()),
+        ]);
+        let service = service(store, 10);
+        windowed(&service, "r1", t()).await;
+        let error = service
+            .get("restaurant", "r1", Some(t()))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LookupError::NotFound));
     }
 
     #[tokio::test]

@@ -72,6 +72,11 @@ pub struct EntityRead {
     pub view: String,
     pub key: EntityKey,
     pub plan: Arc<ReadPlan>,
+    /// Read the entity's version ([`field::VERSION`]) alone, neither the rest of its hash nor
+    /// `plan`: the reader holds everything else for some version and only checks it.
+    ///
+    /// [`field::VERSION`]: larder_domain::field::VERSION
+    pub version_only: bool,
 }
 
 /// One page of the keys of a view's entities.
@@ -94,7 +99,9 @@ pub trait OnlineStore: Send + Sync {
 
     /// The state of each entity, in order, in one round trip; an unknown entity has empty fields.
     /// Each entity's hash is read before its tiles and distinct sets (lookups cache those by the
-    /// version the hash shows, which must not be newer than them).
+    /// version the hash shows, which must not be newer than them). A `version_only` read answers
+    /// fields holding the version alone (none for an unknown entity), no tiles, no distinct
+    /// counts.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be reached.
