@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, http::header::ContentType, web};
 use larder_domain::{Timestamp, ValueStatus};
-use larder_usecases::OnlineRequest;
+use larder_usecases::{OnlineAnswer, OnlineRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -71,10 +71,6 @@ fn status_name(status: ValueStatus) -> &'static str {
     }
 }
 
-fn rfc3339(ms: i64) -> Option<String> {
-    Timestamp::from_millis(ms).map(|t| t.to_string())
-}
-
 fn key_text(value: Value) -> Result<String, ApiError> {
     match value {
         Value::String(text) => Ok(text),
@@ -131,24 +127,146 @@ pub async fn online_features(
             as_of,
         })
         .await?;
-    let response = OnlineFeaturesResponse {
-        metadata: OnlineMetadata {
-            feature_names: answer.columns.iter().map(|c| c.name.clone()).collect(),
-            as_of: rfc3339(answer.as_of_ms).unwrap_or_default(),
-        },
-        results: answer
-            .columns
-            .into_iter()
-            .map(|column| OnlineResult {
-                values: column.values,
-                statuses: column.statuses.into_iter().map(status_name).collect(),
-                event_timestamps: column
-                    .times_ms
-                    .into_iter()
-                    .map(|t| t.and_then(rfc3339))
-                    .collect(),
-            })
-            .collect(),
-    };
-    Ok(HttpResponse::Ok().json(response))
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(answer_json(&answer)?))
+}
+
+/// `answer` as JSON in the shape of [`OnlineFeaturesResponse`], written directly: serde wrote
+/// each cell's timestamp through `Display` and scanned it for characters to escape, a third of
+/// the route's CPU at 100 entities × 19 features. Statuses and timestamps are ASCII without
+/// anything to escape; names and values still go through serde.
+fn answer_json(answer: &OnlineAnswer) -> Result<Vec<u8>, ApiError> {
+    let cells: usize = answer.columns.iter().map(|c| c.values.len()).sum();
+    let mut out = Vec::with_capacity(256 + cells * 48);
+    let names: Vec<&str> = answer.columns.iter().map(|c| c.name.as_str()).collect();
+    out.extend_from_slice(br#"{"metadata":{"feature_names":"#);
+    serde_json::to_writer(&mut out, &names).map_err(serialization)?;
+    out.extend_from_slice(br#","as_of":"#);
+    match Timestamp::from_millis(answer.as_of_ms) {
+        Some(as_of) => write_time(&mut out, as_of),
+        None => out.extend_from_slice(br#""""#),
+    }
+    out.extend_from_slice(br#"},"results":["#);
+    for (i, column) in answer.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"values":"#);
+        serde_json::to_writer(&mut out, &column.values).map_err(serialization)?;
+        out.extend_from_slice(br#","statuses":["#);
+        for (j, status) in column.statuses.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(status_name(*status).as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(br#"],"event_timestamps":["#);
+        for (j, time) in column.times_ms.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            match time.and_then(Timestamp::from_millis) {
+                Some(time) => write_time(&mut out, time),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+/// `time` as a JSON string.
+fn write_time(out: &mut Vec<u8>, time: Timestamp) {
+    out.push(b'"');
+    match time.rfc3339_ascii() {
+        Some(text) => out.extend_from_slice(&text),
+        None => out.extend_from_slice(time.to_string().as_bytes()),
+    }
+    out.push(b'"');
+}
+
+fn serialization(error: serde_json::Error) -> ApiError {
+    ApiError::Internal(format!("could not write the answer: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use larder_usecases::OnlineColumn;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The documented response, built from the DTOs the OpenAPI schema describes.
+    fn documented(answer: &OnlineAnswer) -> OnlineFeaturesResponse {
+        let time = |ms: i64| Timestamp::from_millis(ms).map(|t| t.to_string());
+        OnlineFeaturesResponse {
+            metadata: OnlineMetadata {
+                feature_names: answer.columns.iter().map(|c| c.name.clone()).collect(),
+                as_of: time(answer.as_of_ms).unwrap_or_default(),
+            },
+            results: answer
+                .columns
+                .iter()
+                .map(|column| OnlineResult {
+                    values: column.values.clone(),
+                    statuses: column.statuses.iter().copied().map(status_name).collect(),
+                    event_timestamps: column.times_ms.iter().map(|t| t.and_then(time)).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_written_answer_is_the_documented_json() {
+        let column = |name: &str, values: Vec<Value>, times: Vec<Option<i64>>| OnlineColumn {
+            name: name.to_owned(),
+            statuses: values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => ValueStatus::NotFound,
+                    _ => ValueStatus::Present,
+                })
+                .collect(),
+            values,
+            times_ms: times,
+        };
+        let answer = OnlineAnswer {
+            as_of_ms: 1_548_000_000_123,
+            columns: vec![
+                column(
+                    "merchant_id",
+                    vec![json!("r1"), json!("r\"2")],
+                    vec![None, None],
+                ),
+                column(
+                    "restaurant:avg_ticket",
+                    vec![json!(60.5), Value::Null],
+                    // The second is past year 9999: written the long way.
+                    vec![Some(1_485_175_950_910), Some(253_402_300_800_000)],
+                ),
+                column(
+                    "restaurant:name",
+                    vec![json!("Bar \"Zé\"\n"), json!(3)],
+                    vec![Some(0), Some(-1)],
+                ),
+            ],
+        };
+        let written: Value = serde_json::from_slice(&answer_json(&answer).unwrap()).unwrap();
+        let expected = serde_json::to_value(documented(&answer)).unwrap();
+        assert_eq!(written, expected);
+        assert_eq!(
+            expected["results"][1]["event_timestamps"][0],
+            json!("2017-01-23T12:52:30.910Z")
+        );
+        let empty = OnlineAnswer {
+            as_of_ms: 0,
+            columns: Vec::new(),
+        };
+        let written: Value = serde_json::from_slice(&answer_json(&empty).unwrap()).unwrap();
+        assert_eq!(written, serde_json::to_value(documented(&empty)).unwrap());
+    }
 }
