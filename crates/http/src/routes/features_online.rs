@@ -134,7 +134,7 @@ pub async fn online_features(
 
 /// `answer` as JSON in the shape of [`OnlineFeaturesResponse`], written directly: serde wrote
 /// each cell's timestamp through `Display` and scanned it for characters to escape, a third of
-/// the route's CPU at 100 entities × 19 features. Statuses and timestamps are ASCII without
+/// the route's CPU at 100 entities × 10 features. Statuses and timestamps are ASCII without
 /// anything to escape; names and values still go through serde.
 fn answer_json(answer: &OnlineAnswer) -> Result<Vec<u8>, ApiError> {
     let cells: usize = answer.columns.iter().map(|c| c.values.len()).sum();
