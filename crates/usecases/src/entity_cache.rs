@@ -4,9 +4,10 @@
 //! Key decision: validity is checked, never assumed. The ingest script gives every entity it
 //! changes a new version ([`field::VERSION`] in its hash, never handed out twice), and a plan's
 //! tiles and distinct ranges depend on `as_of` only through [`ReadPlan::key`]. An entity whose
-//! cached entry has the plan key asked then costs a lookup the read of its version alone instead
-//! of its whole hash and dozens of tiles; evaluation still runs on every lookup, so `max_age`
-//! and retention are judged at the `as_of` asked. The hash and its version come from one
+//! cached entry has the plan key asked then costs a lookup the read of its version alone instead of
+//! its whole hash and dozens of tiles. Evaluation stays exact at every `as_of` (`max_age` and
+//! retention are judged at the instant asked): an entry keeps only the features of the last `as_of`
+//! it was evaluated at, and evaluates again at another. The hash and its version come from one
 //! command, so they agree; tiles and distinct sets are read after the hash, so an entry may hold
 //! totals newer than its version but never older: it then fails the check on the next read, which
 //! sees the newer version.
