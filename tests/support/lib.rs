@@ -125,18 +125,39 @@ impl TestApp {
         self.get(path).await.json().await.expect("a JSON answer")
     }
 
+    /// Every key of this test, with its prefix, by `SCAN`: one `KEYS` walks the whole test
+    /// database in one command, and with keys left by earlier runs it outlasted the connection's
+    /// timeout (and `cleanup`, ignoring the error, then left this test's keys behind too).
+    async fn full_keys(&self) -> redis::RedisResult<Vec<String>> {
+        let mut conn = self.redis.clone();
+        let mut keys = Vec::new();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", self.prefix))
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await?;
+            keys.extend(page);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
     /// Every key of this test, sorted (the test's own prefix stripped).
     pub async fn keys(&self) -> Vec<String> {
-        let mut conn = self.redis.clone();
-        let mut keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .expect("KEYS");
+        let mut keys = self.full_keys().await.expect("SCAN");
         for key in &mut keys {
             key.drain(..self.prefix.len());
         }
         keys.sort();
+        // SCAN may return a key twice while Redis resizes its table.
+        keys.dedup();
         keys
     }
 
@@ -285,11 +306,7 @@ impl TestApp {
     /// Deletes this test's keys (tests pass without it; it keeps the test database small).
     pub async fn cleanup(self) {
         let mut conn = self.redis.clone();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
+        let keys = self.full_keys().await.unwrap_or_default();
         for chunk in keys.chunks(1000) {
             let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
         }
