@@ -155,6 +155,7 @@ async fn a_batch_accepts_valid_events_and_reports_each_invalid_one() {
             "rtf_order:o1",
             "seen:status:s1",
             "{rtf_order:o1}:pending:restaurant",
+            "{rtf_order:o1}:v",
         ]
     );
     app.cleanup().await;

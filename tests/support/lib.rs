@@ -186,6 +186,16 @@ impl TestApp {
             .expect("ZRANGE")
     }
 
+    /// String key `key` of this test.
+    pub async fn get_string(&self, key: &str) -> Option<String> {
+        let mut conn = self.redis.clone();
+        redis::cmd("GET")
+            .arg(format!("{}{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("GET")
+    }
+
     /// Sets string key `key` of this test to `value`.
     pub async fn set(&self, key: &str, value: &str) {
         let mut conn = self.redis.clone();
@@ -247,7 +257,7 @@ impl TestApp {
         let mut conn = self.redis.clone();
         let mut out = Vec::new();
         for key in self.keys().await {
-            if key == "larder:version" {
+            if key == "larder:version" || key.ends_with("}:v") {
                 continue;
             }
             let full = format!("{}{key}", self.prefix);
@@ -257,11 +267,7 @@ impl TestApp {
                 .await
                 .expect("TYPE");
             let content: Value = match kind.as_str() {
-                "hash" => {
-                    let mut fields = self.hgetall(&key).await;
-                    fields.remove(larder_domain::field::VERSION);
-                    Value::Object(fields)
-                }
+                "hash" => Value::Object(self.hgetall(&key).await),
                 "stream" => Value::from(self.stream_len(&key).await),
                 "zset" => {
                     let members: Vec<(String, String)> = redis::cmd("ZRANGE")
@@ -289,14 +295,7 @@ impl TestApp {
                         .expect("LRANGE");
                     Value::from(items)
                 }
-                _ => {
-                    let text: Option<String> = redis::cmd("GET")
-                        .arg(&full)
-                        .query_async(&mut conn)
-                        .await
-                        .expect("GET");
-                    Value::from(text)
-                }
+                _ => Value::from(self.get_string(&key).await),
             };
             out.push((key, content.to_string()));
         }

@@ -9,9 +9,10 @@
 -- nothing is written); or {-1} when the log's backlog is full (nothing is written).
 --
 -- Entity state (field names shared with larder-domain's `features::field`):
---   rtf_{view}:{key}            hash: id, _v (version), _t (newest event ms), {feature} + _t:{feature} for
+--   rtf_{view}:{key}            hash: id, _t (newest event ms), {feature} + _t:{feature} for
 --                               `last`, _mx{m|h} newest bucket per tier, l.{measure} lifetime,
 --                               c.{measure}:{value} frequencies
+--   {rtf_{view}:{key}}:v        string: the entity's version
 --   {rtf_{view}:{key}}:m|h      hash per tier (minute, hour) of tiles: {index} for one bucket,
 --                               {index}x{span} for `span` buckets, each holding every measure of
 --                               the tier packed as {measure}:{value},… (integers below 2^53)
@@ -84,7 +85,7 @@ local function prune(tiles, line)
   end
 end
 
--- The version every entity this call changes gets (`_v` in its hash): lookups keep an entity's
+-- The version every entity this call changes gets ({rtf_{view}:{key}}:v): lookups keep an entity's
 -- window totals in memory while its version stays the same, so a version must never be handed
 -- out twice. One counter for all entities (an entity deleted and created again cannot repeat
 -- one), never behind the clock in microseconds (a Redis emptied, or restored from an older
@@ -132,7 +133,7 @@ apply = function(view, key, ops)
     current[f] = tonumber(stored[i]) or stored[i] or nil
   end
   local newest_before = current._t
-  local writes = { '_v', version }
+  local writes = {}
   local function set(f, value)
     current[f] = value
     writes[#writes + 1] = f
@@ -141,7 +142,10 @@ apply = function(view, key, ops)
   -- Drains come last and apply what waited on this entity, which may read it: written first.
   local function write()
     if writes then
-      redis.call('HSET', h, unpack(writes))
+      if #writes > 0 then
+        redis.call('HSET', h, unpack(writes))
+      end
+      redis.call('SET', tagged(view, key, 'v'), version)
       writes = nil
     end
   end

@@ -42,6 +42,15 @@ impl KeySpace {
         format!("{}{{rtf_{view}:{key}}}:d:{measure}", self.prefix)
     }
 
+    /// `{rtf_{view}:{key}}:v`: an entity's version (see [`EntityState::version`]), in the
+    /// entity's hash slot. A key of its own, not a field of the hash, so that a batch of lookups
+    /// checks the versions of all its entities with one `MGET`.
+    ///
+    /// [`EntityState::version`]: larder_domain::EntityState::version
+    pub fn version(&self, view: &str, key: &str) -> String {
+        format!("{}{{rtf_{view}:{key}}}:v", self.prefix)
+    }
+
     /// `{rtf_{view}:{key}}:{tag}`: an entity's buckets of one tier, in the entity's hash slot.
     pub fn buckets(&self, view: &str, key: &str, tier: Tier) -> String {
         format!("{}{{rtf_{view}:{key}}}:{}", self.prefix, tier.tag())
@@ -106,6 +115,7 @@ mod tests {
             keys.distinct("restaurant", "abc", "m1"),
             "{rtf_restaurant:abc}:d:m1"
         );
+        assert_eq!(keys.version("restaurant", "abc"), "{rtf_restaurant:abc}:v");
     }
 
     #[test]

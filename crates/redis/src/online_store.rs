@@ -5,7 +5,7 @@ use deadpool_redis::{
     Pool,
     redis::{self, FromRedisValue},
 };
-use larder_domain::{EntityState, FeatureName, field};
+use larder_domain::{EntityState, FeatureName};
 use larder_usecases::{EntityRead, OnlineStore, Readiness, StoreError, StoredKeyPage};
 
 use crate::{KeySpace, RedisSettings, error::timed_out, shared::SharedConnections};
@@ -59,17 +59,22 @@ impl OnlineStore for RedisOnlineStore {
         if reads.is_empty() {
             return Ok(Vec::new());
         }
-        // Per entity: its hash, the plan's tiles of each tier (exactly the fields its windows
-        // cover, never a whole tier hash), its distinct counts; or its version alone.
+        // The versions read alone, in one MGET: one command for a batch of cached entities, where
+        // a command each cost Redis (and the reply parser) ten times as much. Then per entity
+        // read in full: its version, its hash, the plan's tiles of each tier (exactly the fields
+        // its windows cover, never a whole tier hash), its distinct counts.
         let mut pipe = redis::pipe();
-        for read in reads {
+        let versions_alone: Vec<String> = reads
+            .iter()
+            .filter(|read| read.version_only)
+            .map(|read| self.keys.version(&read.view, read.key.as_str()))
+            .collect();
+        if !versions_alone.is_empty() {
+            pipe.cmd("MGET").arg(&versions_alone);
+        }
+        for read in reads.iter().filter(|read| !read.version_only) {
             let key = read.key.as_str();
-            if read.version_only {
-                pipe.cmd("HGET")
-                    .arg(self.keys.entity(&read.view, key))
-                    .arg(field::VERSION);
-                continue;
-            }
+            pipe.cmd("GET").arg(self.keys.version(&read.view, key));
             pipe.cmd("HGETALL").arg(self.keys.entity(&read.view, key));
             for read_tiles in &read.plan.tiles {
                 pipe.cmd("HMGET")
@@ -90,17 +95,22 @@ impl OnlineStore for RedisOnlineStore {
                 .next()
                 .ok_or_else(|| StoreError::Failed("pipeline answered too few replies".into()))
         };
+        let mut versions = if versions_alone.is_empty() {
+            Vec::new()
+        } else {
+            parse::<Vec<Option<String>>>(next()?)?
+        }
+        .into_iter();
         let mut states = Vec::with_capacity(reads.len());
         for read in reads {
             if read.version_only {
-                let version: Option<String> = parse(next()?)?;
-                let fields = version.map(|v| (field::VERSION.to_owned(), v));
                 states.push(EntityState {
-                    fields: fields.into_iter().collect(),
+                    version: versions.next().flatten(),
                     ..EntityState::default()
                 });
                 continue;
             }
+            let version = parse(next()?)?;
             let fields: HashMap<String, String> = parse(next()?)?;
             let mut tiles = Vec::new();
             for read_tiles in &read.plan.tiles {
@@ -116,6 +126,7 @@ impl OnlineStore for RedisOnlineStore {
                 fields,
                 tiles,
                 distinct,
+                version,
             });
         }
         Ok(states)

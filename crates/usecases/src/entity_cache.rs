@@ -2,17 +2,16 @@
 //! its distinct counts — kept in memory while it cannot have changed.
 //!
 //! Key decision: validity is checked, never assumed. The ingest script gives every entity it
-//! changes a new version ([`field::VERSION`] in its hash, never handed out twice), and a plan's
-//! tiles and distinct ranges depend on `as_of` only through [`ReadPlan::key`]. An entity whose
-//! cached entry has the plan key asked then costs a lookup the read of its version alone instead of
-//! its whole hash and dozens of tiles. Evaluation stays exact at every `as_of` (`max_age` and
-//! retention are judged at the instant asked): an entry keeps only the features of the last `as_of`
-//! it was evaluated at, and evaluates again at another. The hash and its version come from one
-//! command, so they agree; tiles and distinct sets are read after the hash, so an entry may hold
-//! totals newer than its version but never older: it then fails the check on the next read, which
-//! sees the newer version.
+//! changes a new version ([`EntityState::version`], never handed out twice), and a plan's tiles
+//! and distinct ranges depend on `as_of` only through [`ReadPlan::key`]. An entity whose cached
+//! entry has the plan key asked then costs a lookup the read of its version alone instead of its
+//! whole hash and dozens of tiles. Evaluation stays exact at every `as_of` (`max_age` and
+//! retention are judged at the instant asked): an entry keeps only the features of the last
+//! `as_of` it was evaluated at, and evaluates again at another. The version is read before the
+//! hash, tiles and distinct sets, so an entry may hold content newer than its version but never
+//! older: it then fails the check on the next read, which sees the newer version.
 //!
-//! [`field::VERSION`]: larder_domain::field::VERSION
+//! [`EntityState::version`]: larder_domain::EntityState::version
 //! [`ReadPlan::key`]: larder_domain::ReadPlan::key
 
 use std::{

@@ -8,7 +8,7 @@ use std::{
 
 use larder_domain::{
     BATCH_FEATURES, BatchFeature, EntityKey, EntityState, FeatureName, FeatureValue, FeatureView,
-    FeatureViews, InvalidName, ReadPlan, SelectError, Timestamp, ValueStatus, field, typed,
+    FeatureViews, InvalidName, ReadPlan, SelectError, Timestamp, ValueStatus, typed,
 };
 use serde_json::{Map, Value};
 
@@ -333,16 +333,13 @@ impl LookupService {
             .collect();
         let mut states = self.read_store(&first).await?;
         let mut stale = Vec::new();
-        for (index, (state, entry)) in states.iter_mut().zip(&mut cached).enumerate() {
-            match entry {
-                Some(e) if state.fields.get(field::VERSION) == Some(&e.version) => {}
-                // Gone since: nothing more to read.
-                Some(_) if state.fields.is_empty() => *entry = None,
-                Some(_) => {
-                    stale.push(index);
-                    *entry = None;
-                }
-                None => {}
+        for (index, (state, entry)) in states.iter().zip(&mut cached).enumerate() {
+            if entry
+                .as_ref()
+                .is_some_and(|e| state.version.as_ref() != Some(&e.version))
+            {
+                stale.push(index);
+                *entry = None;
             }
         }
         if !stale.is_empty() {
@@ -381,14 +378,14 @@ impl LookupService {
     ) -> Arc<CachedEntity> {
         let totals = view.window_totals(&state, as_of_ms);
         state.tiles = Vec::new();
-        let version = state.fields.get(field::VERSION).cloned();
+        let version = state.version.take();
         let entry = Arc::new(CachedEntity::new(
-            version.unwrap_or_default(),
+            version.clone().unwrap_or_default(),
             plan_key,
             state,
             totals,
         ));
-        if !entry.version.is_empty() {
+        if version.is_some() {
             self.entities
                 .insert(&read.view, read.key.as_str(), Arc::clone(&entry));
         }
@@ -467,6 +464,7 @@ mod tests {
             fields: fields.into_iter().collect::<HashMap<_, _>>(),
             tiles: tiles.collect(),
             distinct: vec![1],
+            version: None,
         }
     }
 
@@ -500,7 +498,7 @@ mod tests {
     /// `stored_restaurant` at version `version`, with `orders` orders in its last minute.
     fn versioned(version: &str, orders: u32) -> EntityState {
         let mut state = stored_restaurant();
-        state.fields.insert(field::VERSION.into(), version.into());
+        state.version = Some(version.into());
         for tile in &mut state.tiles {
             tile.2 = tile.2.replace(":1", &format!(":{orders}"));
         }
@@ -515,9 +513,10 @@ mod tests {
         let mut sequence = mockall::Sequence::new();
         for (version_only, mut answer) in reads {
             if version_only {
-                answer.fields.retain(|name, _| name == field::VERSION);
-                answer.tiles.clear();
-                answer.distinct.clear();
+                answer = EntityState {
+                    version: answer.version,
+                    ..EntityState::default()
+                };
             }
             store
                 .expect_read()
@@ -554,9 +553,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_cached_entity_gone_from_the_store_is_not_found() {
+        // No version: read again in full, which finds nothing.
         let store = store_reading(vec![
             (false, versioned("7", 3)),
             (true, EntityState::default()),
+            (false, EntityState::default()),
         ]);
         let service = service(store, 10);
         windowed(&service, "r1", t()).await;

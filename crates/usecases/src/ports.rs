@@ -72,10 +72,8 @@ pub struct EntityRead {
     pub view: String,
     pub key: EntityKey,
     pub plan: Arc<ReadPlan>,
-    /// Read the entity's version ([`field::VERSION`]) alone, neither the rest of its hash nor
-    /// `plan`: the reader holds everything else for some version and only checks it.
-    ///
-    /// [`field::VERSION`]: larder_domain::field::VERSION
+    /// Read the entity's version ([`EntityState::version`]) alone, neither its hash nor `plan`:
+    /// the reader holds everything else for some version and only checks it.
     pub version_only: bool,
 }
 
@@ -97,11 +95,10 @@ pub trait OnlineStore: Send + Sync {
     /// [`StoreError::Unavailable`] when the store cannot be reached.
     async fn clock(&self) -> Result<Option<i64>, StoreError>;
 
-    /// The state of each entity, in order, in one round trip; an unknown entity has empty fields.
-    /// Each entity's hash is read before its tiles and distinct sets (lookups cache those by the
-    /// version the hash shows, which must not be newer than them). A `version_only` read answers
-    /// fields holding the version alone (none for an unknown entity), no tiles, no distinct
-    /// counts.
+    /// The state of each entity, in order, in one round trip; an unknown entity has empty fields
+    /// and no version. Each entity's version is read before its hash, tiles and distinct sets
+    /// (lookups cache those by that version, which must not be newer than them). A
+    /// `version_only` read answers the version alone: no fields, tiles or distinct counts.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the store cannot be reached.

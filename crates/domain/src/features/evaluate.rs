@@ -19,6 +19,10 @@ pub struct EntityState {
     pub tiles: Vec<(Tier, Tile, String)>,
     /// Answers to [`ReadPlan::distinct`], in order.
     pub distinct: Vec<u64>,
+    /// A number the ingest script raises whenever it changes anything of the entity (its hash,
+    /// tiles or distinct sets), never handing out the same one twice; `None` when the store
+    /// holds none. Read before the rest, so the rest is at least as new.
+    pub version: Option<String>,
 }
 
 /// What a lookup at one `as_of` reads of each entity of a view besides its hash: the same for
@@ -85,9 +89,6 @@ impl FeatureValue {
 pub mod field {
     /// The entity's newest event time, ms.
     pub const NEWEST: &str = "_t";
-    /// The entity's version: a number the ingest script raises whenever it changes anything of
-    /// the entity (its hash, tiles or distinct sets), never handing out the same one twice.
-    pub const VERSION: &str = "_v";
     /// Event time of a `last` value: `_t:{feature}`.
     pub fn last_time(feature: &str) -> String {
         format!("_t:{feature}")

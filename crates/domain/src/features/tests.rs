@@ -192,6 +192,7 @@ impl Memory {
                     })
                 })
                 .collect(),
+            version: None,
         };
         let values = view.evaluate(&state, as_of);
         // What lookups evaluate: the hash with the window totals kept from an earlier read.
