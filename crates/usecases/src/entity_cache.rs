@@ -71,65 +71,87 @@ impl CachedEntity {
     }
 }
 
-/// Per view, at most `2 × per_generation` entities, in two generations: entries go to the
-/// young map; when it fills it becomes the old one and the previous old one is dropped; an entry
-/// found in the old map moves back to the young one. What is looked up often stays, with no
-/// per-entry bookkeeping.
+/// Per view, at most `capacity` entities, evicted by CLOCK: reading an entry marks it; to make
+/// room, a hand sweeps the entries, unmarking the marked ones, and replaces the first it finds
+/// unmarked. What is looked up often stays, and every entity stays while they all fit.
 pub struct EntityCache {
-    views: HashMap<String, Mutex<Generations>>,
-    per_generation: usize,
+    views: HashMap<String, Mutex<Clock>>,
+    capacity: usize,
 }
 
 #[derive(Default)]
-struct Generations {
-    young: HashMap<String, Arc<CachedEntity>>,
-    old: HashMap<String, Arc<CachedEntity>>,
+struct Clock {
+    slots: Vec<Slot>,
+    /// Entity key → its slot.
+    index: HashMap<Arc<str>, usize>,
+    hand: usize,
+}
+
+struct Slot {
+    key: Arc<str>,
+    entity: Arc<CachedEntity>,
+    read_since_swept: bool,
 }
 
 impl EntityCache {
-    /// A cache for `views` keeping about `entities_per_view` entities of each (0: keeps none).
+    /// A cache for `views` keeping at most `entities_per_view` entities of each (0: none).
     pub fn new(views: impl IntoIterator<Item = String>, entities_per_view: usize) -> Self {
         Self {
             views: views
                 .into_iter()
                 .map(|view| (view, Mutex::default()))
                 .collect(),
-            per_generation: entities_per_view.div_ceil(2),
+            capacity: entities_per_view,
         }
     }
 
     pub fn get(&self, view: &str, key: &str) -> Option<Arc<CachedEntity>> {
-        let mut generations = self.lock(view)?;
-        if let Some(found) = generations.young.get(key) {
-            return Some(Arc::clone(found));
-        }
-        let found = generations.old.remove(key)?;
-        generations.promote(key.to_owned(), Arc::clone(&found), self.per_generation);
-        Some(found)
+        let mut clock = self.lock(view)?;
+        let index = *clock.index.get(key)?;
+        let slot = &mut clock.slots[index];
+        slot.read_since_swept = true;
+        Some(Arc::clone(&slot.entity))
     }
 
     pub fn insert(&self, view: &str, key: &str, entity: Arc<CachedEntity>) {
-        if self.per_generation == 0 {
+        if self.capacity == 0 {
             return;
         }
-        if let Some(mut generations) = self.lock(view) {
-            generations.old.remove(key);
-            generations.promote(key.to_owned(), entity, self.per_generation);
+        if let Some(mut clock) = self.lock(view) {
+            clock.insert(key, entity, self.capacity);
         }
     }
 
-    fn lock(&self, view: &str) -> Option<std::sync::MutexGuard<'_, Generations>> {
-        let generations = self.views.get(view)?;
-        Some(generations.lock().unwrap_or_else(PoisonError::into_inner))
+    fn lock(&self, view: &str) -> Option<std::sync::MutexGuard<'_, Clock>> {
+        let clock = self.views.get(view)?;
+        Some(clock.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
-impl Generations {
-    fn promote(&mut self, key: String, entity: Arc<CachedEntity>, per_generation: usize) {
-        if self.young.len() >= per_generation && !self.young.contains_key(&key) {
-            self.old = mem::take(&mut self.young);
+impl Clock {
+    fn insert(&mut self, key: &str, entity: Arc<CachedEntity>, capacity: usize) {
+        if let Some(&index) = self.index.get(key) {
+            self.slots[index].entity = entity;
+            return;
         }
-        self.young.insert(key, entity);
+        let key: Arc<str> = key.into();
+        let slot = Slot {
+            key: Arc::clone(&key),
+            entity,
+            read_since_swept: false,
+        };
+        if self.slots.len() < capacity {
+            self.index.insert(key, self.slots.len());
+            self.slots.push(slot);
+            return;
+        }
+        while mem::take(&mut self.slots[self.hand].read_since_swept) {
+            self.hand = (self.hand + 1) % self.slots.len();
+        }
+        let evicted = mem::replace(&mut self.slots[self.hand], slot);
+        self.index.remove(&evicted.key);
+        self.index.insert(key, self.hand);
+        self.hand = (self.hand + 1) % self.slots.len();
     }
 }
 
@@ -164,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn it_keeps_at_most_two_generations_and_what_is_read_often() {
+    fn it_keeps_at_most_its_capacity_and_what_is_read_often() {
         let cache = EntityCache::new(["v".to_owned()], 4);
         cache.insert("v", "hot", Arc::new(entity("1")));
         for i in 0..100 {
@@ -172,8 +194,24 @@ mod tests {
             assert!(cache.get("v", "hot").is_some(), "after {i} inserts");
         }
         assert!(cache.get("v", "k0").is_none());
-        let generations = cache.lock("v").unwrap();
-        assert!(generations.young.len() + generations.old.len() <= 4);
+        assert!(cache.get("v", "k99").is_some());
+        let clock = cache.lock("v").unwrap();
+        assert_eq!((clock.slots.len(), clock.index.len()), (4, 4));
+    }
+
+    #[test]
+    fn every_entity_stays_while_they_all_fit() {
+        let cache = EntityCache::new(["v".to_owned()], 10);
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        for key in &keys {
+            cache.insert("v", key, Arc::new(entity("1")));
+        }
+        for round in 0..3 {
+            for key in keys.iter().rev() {
+                assert!(cache.get("v", key).is_some(), "{key}, round {round}");
+                cache.insert("v", key, Arc::new(entity("2")));
+            }
+        }
     }
 
     #[test]
