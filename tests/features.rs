@@ -607,6 +607,7 @@ async fn the_batch_lookup_answers_in_feasts_shape_and_refuses_bad_requests() {
             "invalid_query",
         ),
         (json!({"features": 7, "entities": {}}), 422, "invalid_body"),
+        (json!({"features": ["restaurant"]}), 422, "invalid_body"),
     ];
     for (request, status, code) in cases {
         let response = app.post_json("/v1/features/online", &request).await;

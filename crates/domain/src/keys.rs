@@ -9,12 +9,20 @@ const MAX_FEATURE_NAME_LEN: usize = 64;
 /// True when `id` can be a natural id of a record and an entity key: 1 to 128 characters of
 /// `[A-Za-z0-9_.-]`. The same rule guards lookups, so every stored entity can be looked up.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_KEY_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    !id.is_empty() && id.len() <= MAX_KEY_LEN && id.bytes().all(|b| ID_BYTES[usize::from(b)])
 }
+
+/// The bytes [`is_valid_id`] allows, as a table: a batch lookup checks a hundred keys.
+const ID_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        allowed[b] = byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-');
+        b += 1;
+    }
+    allowed
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} must be {rule}")]
@@ -101,6 +109,14 @@ mod tests {
         }
         assert!(EntityKey::parse("d19ff6fca6288939bff073ad0a119d25").is_ok());
         assert!(EntityKey::parse("80532101763").is_ok());
+    }
+
+    #[test]
+    fn exactly_letters_digits_underscore_dot_and_dash_are_allowed() {
+        for c in (0..=255u8).map(char::from) {
+            let allowed = c.is_ascii_alphanumeric() || "_.-".contains(c);
+            assert_eq!(is_valid_id(&format!("a{c}")), allowed, "{c:?}");
+        }
     }
 
     #[test]

@@ -42,9 +42,17 @@ impl Timestamp {
     /// times as much. `None` for the instants whose text is longer or odd: years outside
     /// 0–9999, which RFC 3339 cannot write in four digits, and leap seconds.
     pub fn rfc3339_ascii(self) -> Option<[u8; 24]> {
-        let ms = self.millis();
+        if self.0.timestamp_subsec_nanos() >= 1_000_000_000 {
+            return None;
+        }
+        Self::rfc3339_ascii_of_millis(self.millis())
+    }
+
+    /// [`Self::rfc3339_ascii`] of the instant `ms` milliseconds after the epoch, without
+    /// building a `Timestamp` (a conversion to and from chrono's calendar each way).
+    pub fn rfc3339_ascii_of_millis(ms: i64) -> Option<[u8; 24]> {
         let (year, month, day) = civil_date(ms.div_euclid(DAY_MS));
-        if !(0..=9999).contains(&year) || self.0.timestamp_subsec_nanos() >= 1_000_000_000 {
+        if !(0..=9999).contains(&year) {
             return None;
         }
         let of_day = ms.rem_euclid(DAY_MS);

@@ -78,6 +78,15 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadJson(e.to_string()))
 }
 
+/// Parses one JSON document straight into `T`, without the tree of [`parse_json`]: syntax
+/// errors are 400, a document of the wrong shape 422.
+pub fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::InvalidBody(e.to_string()),
+        _ => ApiError::BadJson(e.to_string()),
+    })
+}
+
 /// Splits a batch body into its events. In NDJSON a line that is not JSON is rejected on its own
 /// (the other lines still count); a JSON array body must parse as a whole.
 pub fn split_batch(
@@ -106,6 +115,27 @@ pub fn split_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_of_bad_syntax_is_400_and_of_the_wrong_shape_422() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            features: Vec<String>,
+        }
+        let code = |bytes: &[u8]| {
+            actix_web::ResponseError::status_code(&parse_body::<Body>(bytes).unwrap_err())
+        };
+        assert_eq!(code(b"{\"features\": [").as_u16(), 400);
+        assert_eq!(code(b"{\"features\": 7}").as_u16(), 422);
+        assert_eq!(code(b"{}").as_u16(), 422);
+        assert_eq!(
+            parse_body::<Body>(b"{\"features\": [\"a\"]}")
+                .unwrap()
+                .features,
+            ["a"]
+        );
+    }
 
     #[test]
     fn ndjson_lines_fail_alone() {

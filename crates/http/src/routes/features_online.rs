@@ -15,7 +15,7 @@ use super::query::parse_as_of;
 use crate::{
     ApiError, AppState, ErrorBody,
     auth::ReadAccess,
-    body::{parse_json, read_bounded, require_json},
+    body::{parse_body, read_bounded, require_json},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -103,8 +103,7 @@ pub async fn online_features(
 ) -> Result<HttpResponse, ApiError> {
     require_json(&request)?;
     let bytes = read_bounded(&request, payload, state.limits.max_event_bytes).await?;
-    let body: OnlineFeaturesRequest = serde_json::from_value(parse_json(&bytes)?)
-        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let body: OnlineFeaturesRequest = parse_body(&bytes)?;
     let features = match body.features {
         FeatureSelection::List(list) => list,
         FeatureSelection::View(view) => vec![view],
@@ -148,6 +147,7 @@ fn answer_json(answer: &OnlineAnswer) -> Result<Vec<u8>, ApiError> {
         None => out.extend_from_slice(br#""""#),
     }
     out.extend_from_slice(br#"},"results":["#);
+    let mut times = TimeTexts::new();
     for (i, column) in answer.columns.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -168,15 +168,44 @@ fn answer_json(answer: &OnlineAnswer) -> Result<Vec<u8>, ApiError> {
             if j > 0 {
                 out.push(b',');
             }
-            match time.and_then(Timestamp::from_millis) {
-                Some(time) => write_time(&mut out, time),
-                None => out.extend_from_slice(b"null"),
+            if let Some(text) = time.and_then(|ms| times.text(ms)) {
+                out.push(b'"');
+                out.extend_from_slice(&text);
+                out.push(b'"');
+            } else if let Some(time) = time.and_then(Timestamp::from_millis) {
+                write_time(&mut out, time);
+            } else {
+                out.extend_from_slice(b"null");
             }
         }
         out.extend_from_slice(b"]}");
     }
     out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+/// The RFC 3339 texts of an answer's event times, in 256 slots by the time's low bits: an
+/// entity's aggregates share its newest event time, so most cells repeat a text written before
+/// (working each one out was a sixth of the route's CPU at 100 entities × 10 features).
+struct TimeTexts {
+    slots: Vec<(i64, [u8; 24])>,
+}
+
+impl TimeTexts {
+    fn new() -> Self {
+        Self {
+            slots: vec![(0, *b"1970-01-01T00:00:00.000Z"); 256],
+        }
+    }
+
+    /// [`Timestamp::rfc3339_ascii_of_millis`] of `ms`.
+    fn text(&mut self, ms: i64) -> Option<[u8; 24]> {
+        let slot = &mut self.slots[(ms & 255) as usize];
+        if slot.0 != ms {
+            *slot = (ms, Timestamp::rfc3339_ascii_of_millis(ms)?);
+        }
+        Some(slot.1)
+    }
 }
 
 /// `time` as a JSON string.
@@ -252,6 +281,17 @@ mod tests {
                     "restaurant:name",
                     vec![json!("Bar \"Zé\"\n"), json!(3)],
                     vec![Some(0), Some(-1)],
+                ),
+                // Times sharing a slot of the answer's texts, repeated, and out of range.
+                column(
+                    "restaurant:orders_24h",
+                    vec![json!(1), json!(2)],
+                    vec![Some(1_485_175_950_910 + 256), Some(i64::MIN)],
+                ),
+                column(
+                    "restaurant:revenue_24h",
+                    vec![json!(3), json!(4)],
+                    vec![Some(1_485_175_950_910), Some(1_485_175_950_910 + 256)],
                 ),
             ],
         };

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::{
     ApiError, AppState, ErrorBody,
     auth::{ReadAccess, WriteAccess},
-    body::{parse_json, read_bounded, require_json},
+    body::{parse_body, read_bounded, require_json},
 };
 
 /// One run of a job.
@@ -109,8 +109,7 @@ pub async fn enqueue_training_set(
 ) -> Result<HttpResponse, ApiError> {
     require_json(&request)?;
     let bytes = read_bounded(&request, payload, state.limits.max_event_bytes).await?;
-    let body: TrainingSetBody = serde_json::from_value(parse_json(&bytes)?)
-        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let body: TrainingSetBody = parse_body(&bytes)?;
     state
         .lookup
         .views()
