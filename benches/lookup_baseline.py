@@ -14,7 +14,7 @@ import urllib.request
 from redis_monitor import PORT, benchmark_rate, capture
 
 api, path, db, clients, pipeline, requests = sys.argv[1:7]
-READS = {"HGETALL", "HGET", "HMGET", "ZCOUNT"}
+READS = {"HGETALL", "HGET", "HMGET", "ZCOUNT", "MGET", "GET"}
 
 seen = capture(lambda: urllib.request.urlopen(f"{api}{path}").read())
 commands = [tokens for _, tokens in seen if tokens and tokens[0].upper() in READS]
