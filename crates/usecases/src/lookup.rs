@@ -379,13 +379,14 @@ impl LookupService {
         let totals = view.window_totals(&state, as_of_ms);
         state.tiles = Vec::new();
         let version = state.version.take();
+        let versioned = version.is_some();
         let entry = Arc::new(CachedEntity::new(
-            version.clone().unwrap_or_default(),
+            version.unwrap_or_default(),
             plan_key,
             state,
             totals,
         ));
-        if version.is_some() {
+        if versioned {
             self.entities
                 .insert(&read.view, read.key.as_str(), Arc::clone(&entry));
         }

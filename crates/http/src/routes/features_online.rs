@@ -142,12 +142,11 @@ fn answer_json(answer: &OnlineAnswer) -> Result<Vec<u8>, ApiError> {
     out.extend_from_slice(br#"{"metadata":{"feature_names":"#);
     serde_json::to_writer(&mut out, &names).map_err(serialization)?;
     out.extend_from_slice(br#","as_of":"#);
-    match Timestamp::from_millis(answer.as_of_ms) {
-        Some(as_of) => write_time(&mut out, as_of),
-        None => out.extend_from_slice(br#""""#),
+    let mut times = TimeTexts::new();
+    if !times.write(&mut out, answer.as_of_ms) {
+        out.extend_from_slice(br#""""#);
     }
     out.extend_from_slice(br#"},"results":["#);
-    let mut times = TimeTexts::new();
     for (i, column) in answer.columns.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -168,13 +167,7 @@ fn answer_json(answer: &OnlineAnswer) -> Result<Vec<u8>, ApiError> {
             if j > 0 {
                 out.push(b',');
             }
-            if let Some(text) = time.and_then(|ms| times.text(ms)) {
-                out.push(b'"');
-                out.extend_from_slice(&text);
-                out.push(b'"');
-            } else if let Some(time) = time.and_then(Timestamp::from_millis) {
-                write_time(&mut out, time);
-            } else {
+            if !time.is_some_and(|ms| times.write(&mut out, ms)) {
                 out.extend_from_slice(b"null");
             }
         }
@@ -206,16 +199,23 @@ impl TimeTexts {
         }
         Some(slot.1)
     }
-}
 
-/// `time` as a JSON string.
-fn write_time(out: &mut Vec<u8>, time: Timestamp) {
-    out.push(b'"');
-    match time.rfc3339_ascii() {
-        Some(text) => out.extend_from_slice(&text),
-        None => out.extend_from_slice(time.to_string().as_bytes()),
+    /// `ms` as a JSON string of its RFC 3339 text; `false`, writing nothing, when no instant is
+    /// `ms` after the epoch.
+    fn write(&mut self, out: &mut Vec<u8>, ms: i64) -> bool {
+        out.push(b'"');
+        if let Some(text) = self.text(ms) {
+            out.extend_from_slice(&text);
+        } else if let Some(time) = Timestamp::from_millis(ms) {
+            // Outside years 0–9999: chrono's longer text.
+            out.extend_from_slice(time.to_string().as_bytes());
+        } else {
+            out.pop();
+            return false;
+        }
+        out.push(b'"');
+        true
     }
-    out.push(b'"');
 }
 
 fn serialization(error: serde_json::Error) -> ApiError {
