@@ -1,0 +1,67 @@
+"""The two halves of benches/script_cost.sh.
+
+capture API ORDERS CALL: posts the last 200 orders of ORDERS (new ids) as one batch and saves the
+    EVALSHA that reached Redis to CALL (JSON list of its arguments).
+run SCRIPT CALL N: loads SCRIPT, runs the saved call N times with fresh order ids (redis-benchmark
+    -r puts a random number in place of each id) and prints Redis' time per order.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+
+from redis_monitor import PORT, capture
+
+MARK = "MARKQ"  # + 7 digits: as long as redis-benchmark's __rand_int__ placeholder
+
+
+def cli(*args, stdin=None):
+    return subprocess.run(["redis-cli", *PORT, *args], input=stdin, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def capture_call(api, orders, out):
+    body = []
+    for i, line in enumerate(open(orders).read().splitlines()[-200:]):
+        order = json.loads(line)
+        order["order_id"] = f"{MARK}{i:07d}"
+        body.append(json.dumps(order))
+
+    def send():
+        request = urllib.request.Request(f"{api}/v1/events/order", "\n".join(body).encode(),
+                                         {"Content-Type": "application/x-ndjson"})
+        urllib.request.urlopen(request).read()
+
+    calls = [tokens for _, tokens in capture(send) if tokens and tokens[0].upper() == "EVALSHA"]
+    if len(calls) != 1:
+        sys.exit(f"expected one EVALSHA for the batch, saw {len(calls)}")
+    json.dump(calls[0], open(out, "w"))
+
+
+def run(script, call_file, n):
+    sha = cli("-x", "script", "load", stdin=open(script).read()).strip()
+    call = json.load(open(call_file))
+    orders = int(call[3 + int(call[2]) + 2])  # ARGV[3]: events in the call
+    args = [re.sub(MARK + r"\d{7}", "__rand_int__", t) for t in call]
+    args[1] = sha
+    cli("config", "resetstat")
+    subprocess.run(["redis-benchmark", *PORT, "-n", str(n), "-c", "1", "-r", "1000000000", "-q", *args],
+                   capture_output=True, check=True)
+    stats = cli("info", "commandstats")
+    times = {c: (int(k), int(u)) for c, k, u in re.findall(r"cmdstat_(\w+):calls=(\d+),usec=(\d+)", stats)}
+    errors = re.findall(r"errorstat_\w+:count=\d+", cli("info", "errorstats"))
+    if errors:
+        sys.exit(f"{script}: the script failed: {errors}")
+    calls, usec = times["evalsha"]
+    inner = sum(u for c, (_, u) in times.items() if c != "evalsha")
+    print(f"{script}: {usec / calls / orders:.1f} µs of Redis per order, of which commands "
+          f"{inner / calls / orders:.1f} µs ({calls} calls of {orders} orders)")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "capture":
+        capture_call(*sys.argv[2:5])
+    else:
+        run(sys.argv[2], sys.argv[3], int(sys.argv[4]))
