@@ -7,6 +7,8 @@
 # fresh order ids. Prints Redis' own time per order (`INFO commandstats`: EVALSHA, and the
 # commands the script ran) — the network, the client and the API are not in it, so variants of
 # the script (copies with a part changed or removed) can be compared in minutes.
+# The state and the call are kept in /tmp/larder-script-cost: delete it when what the API writes
+# has changed.
 # Usage: bash benches/script_cost.sh [SCRIPT.lua ...]   (ROUNDS=2 CALLS=100)
 set -eu
 cd "$(dirname "$0")/.."
