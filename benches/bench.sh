@@ -59,6 +59,8 @@ need() { [ -n "${2:-}" ] || { echo "bench: no figure for $1" >&2; exit 1; }; }
 # Stops the run when a wrk run got error answers: its rate would count failures.
 all_2xx() { ! grep -q 'Non-2xx' "$1" || { grep 'Non-2xx' "$1" >&2; echo "bench: error answers in $1" >&2; exit 1; }; }
 pct() { awk -v p="$1" '$1 == p {print $2}'; }
+# "p50 …, p99 …" of a wrk --latency report.
+latency() { echo "p50 $(pct 50% < "$1"), p99 $(pct 99% < "$1")"; }
 # redis-benchmark at the same concurrency (64 clients), on the bench database.
 baseline() { redis-benchmark -p "$RPORT" -n "$1" -c 64 -P "${2:-1}" --dbnum "$DB" -q --csv "${@:3}" | tail -1 | cut -d, -f2 | tr -d '"'; }
 
@@ -76,7 +78,7 @@ wrk -t2 -c64 -d"$DURATION" --latency -s benches/lookup.lua "http://127.0.0.1:$PO
 LOOKUP=$(rate < "$WORK/lookup.txt")
 need "single lookup" "$LOOKUP"; all_2xx "$WORK/lookup.txt"
 REDIS_HGETALL=$(baseline "$((LOOKUP_N * 4))" 1 HGETALL "rtf_restaurant:$KEY")
-echo "larder: $LOOKUP req/s, p50 $(pct 50% < "$WORK/lookup.txt"), p99 $(pct 99% < "$WORK/lookup.txt")"
+echo "larder: $LOOKUP req/s, $(latency "$WORK/lookup.txt")"
 echo "\$ redis-benchmark -n $((LOOKUP_N * 4)) -c 64 HGETALL rtf_restaurant:{key}  → $REDIS_HGETALL req/s"
 awk -v a="$LOOKUP" -v b="$REDIS_HGETALL" -v r="$READY" 'BEGIN {printf "ratio larder / redis HGETALL: %.2f (target >= 0.5); larder / its /ready ceiling: %.2f\n", a / b, a / r}'
 BUSY="$(redis-cli -p "$RPORT" --scan --pattern '{rtf_restaurant:*}:h' | head -200 | while read -r k; do echo "$(redis-cli -p "$RPORT" hlen "$k") $k"; done | sort -rn | head -1 | sed -E 's/.*\{rtf_restaurant:(.*)\}:h/\1/')"
@@ -85,12 +87,12 @@ awk -v l="$LOOKUP" '/-> .* lookups/ {gsub(",", "", $(NF-1)); printf "ratio larde
 HALF_INTERVAL=$(awk -v l="$LOOKUP" 'BEGIN {i = int(64 * 1000 / (l / 2) + 0.5); print (i < 1 ? 1 : i)}')
 echo "\$ BENCH_INTERVAL_MS=$HALF_INTERVAL wrk -t2 -c64 -d$SHORT --latency -s benches/lookup.lua …   (half the max rate offered)"
 BENCH_INTERVAL_MS=$HALF_INTERVAL wrk -t2 -c64 -d"$SHORT" --latency -s benches/lookup.lua "http://127.0.0.1:$PORT" > "$WORK/lookup-half.txt"
-echo "larder at half load: $(rate < "$WORK/lookup-half.txt") req/s, p50 $(pct 50% < "$WORK/lookup-half.txt"), p99 $(pct 99% < "$WORK/lookup-half.txt") (target p99 <= 2 ms)"
+echo "larder at half load: $(rate < "$WORK/lookup-half.txt") req/s, $(latency "$WORK/lookup-half.txt") (target p99 <= 2 ms)"
 # The same offered rate against /health (no Redis, no work): the latency wrk and the scheduler add
 # to any request on this machine, where wrk, the API and Redis share the cores.
 echo "\$ BENCH_PATH=/health BENCH_INTERVAL_MS=$HALF_INTERVAL wrk -t2 -c64 -d$SHORT --latency -s benches/lookup.lua …"
 BENCH_PATH=/health BENCH_INTERVAL_MS=$HALF_INTERVAL wrk -t2 -c64 -d"$SHORT" --latency -s benches/lookup.lua "http://127.0.0.1:$PORT" > "$WORK/health-half.txt"
-echo "/health at the same offered rate: $(rate < "$WORK/health-half.txt") req/s, p50 $(pct 50% < "$WORK/health-half.txt"), p99 $(pct 99% < "$WORK/health-half.txt")"
+echo "/health at the same offered rate: $(rate < "$WORK/health-half.txt") req/s, $(latency "$WORK/health-half.txt")"
 
 # The runs above find each restaurant's tiles in the API's cache (nothing changes them after
 # the replay): a lookup reads the restaurant's hash alone. Here every lookup reads its tiles.
@@ -100,7 +102,7 @@ echo "\$ BENCH_AS_OF_MS=$CLOCK_MS wrk -t2 -c64 -d$DURATION --latency -s benches/
 BENCH_AS_OF_MS=$CLOCK_MS wrk -t2 -c64 -d"$DURATION" --latency -s benches/lookup.lua "http://127.0.0.1:$PORT" > "$WORK/lookup-cold.txt"
 COLD=$(rate < "$WORK/lookup-cold.txt")
 need "uncached lookup" "$COLD"; all_2xx "$WORK/lookup-cold.txt"
-echo "larder: $COLD req/s, p50 $(pct 50% < "$WORK/lookup-cold.txt"), p99 $(pct 99% < "$WORK/lookup-cold.txt")"
+echo "larder: $COLD req/s, $(latency "$WORK/lookup-cold.txt")"
 awk -v a="$COLD" -v b="$REDIS_HGETALL" 'BEGIN {printf "ratio larder / redis HGETALL: %.2f\n", a / b}'
 AS_OF="$(date -u -d "@$((CLOCK_MS / 1000 - 7200))" +%Y-%m-%dT%H:%M:%S.000Z)"
 python3 benches/lookup_baseline.py "http://127.0.0.1:$PORT" "/real-time-fs/get/restaurant/${BUSY:-$KEY}?as_of=$AS_OF" "$DB" 64 1 "$LOOKUP_N" | tee "$WORK/lookup-cold-base.txt"
@@ -111,7 +113,7 @@ echo "\$ wrk -t2 -c16 -d$DURATION --latency -s benches/batch.lua http://127.0.0.
 wrk -t2 -c16 -d"$DURATION" --latency -s benches/batch.lua "http://127.0.0.1:$PORT" > "$WORK/batch.txt"
 BATCH=$(rate < "$WORK/batch.txt")
 need "batch lookup" "$BATCH"; all_2xx "$WORK/batch.txt"
-echo "larder: $BATCH req/s ($(awk -v r="$BATCH" 'BEGIN {printf "%.0f", r * 100}') entities/s), p50 $(pct 50% < "$WORK/batch.txt"), p99 $(pct 99% < "$WORK/batch.txt")"
+echo "larder: $BATCH req/s ($(awk -v r="$BATCH" 'BEGIN {printf "%.0f", r * 100}') entities/s), $(latency "$WORK/batch.txt")"
 REDIS_PIPE=$(baseline "$((LOOKUP_N * 20))" 16 HGETALL "rtf_restaurant:$KEY")
 echo "\$ redis-benchmark -n $((LOOKUP_N * 20)) -c 64 -P 16 HGETALL rtf_restaurant:{key}  → $REDIS_PIPE HGETALL/s"
 # What a batch of 100 cached restaurants reads: one MGET of their version keys. Redis' own
@@ -131,7 +133,7 @@ export BENCH_ORDER="$WORK/order.json"
 echo "\$ wrk -t2 -c64 -d$DURATION --latency -s benches/ingest.lua http://127.0.0.1:$PORT"
 wrk -t2 -c64 -d"$DURATION" --latency -s benches/ingest.lua "http://127.0.0.1:$PORT" > "$WORK/ingest.txt"
 need "single-event ingest" "$(rate < "$WORK/ingest.txt")"; all_2xx "$WORK/ingest.txt"
-echo "larder: $(rate < "$WORK/ingest.txt") events/s, p50 $(pct 50% < "$WORK/ingest.txt"), p99 $(pct 99% < "$WORK/ingest.txt")"
+echo "larder: $(rate < "$WORK/ingest.txt") events/s, $(latency "$WORK/ingest.txt")"
 echo "\$ redis-benchmark -n $INGEST_N -c 64 HSET (a plain write, for scale) → $(baseline "$INGEST_N" 1 HSET bench:h f v) req/s"
 # Redis running larder's own ingest script with the same order (captured from the API with
 # MONITOR), unpipelined: the ceiling of the single-event route.
@@ -143,7 +145,7 @@ echo "\$ wrk -t2 -c16 -d$DURATION --latency -s benches/ingest_batch.lua http://1
 wrk -t2 -c16 -d"$DURATION" --latency -s benches/ingest_batch.lua "http://127.0.0.1:$PORT" > "$WORK/ingest-batch.txt"
 BATCH_EVENTS=$(awk '/Requests\/sec/ {printf "%.0f", $2 * 100}' "$WORK/ingest-batch.txt")
 need "batch ingest" "$BATCH_EVENTS"; all_2xx "$WORK/ingest-batch.txt"
-echo "larder: $BATCH_EVENTS events/s ($(rate < "$WORK/ingest-batch.txt") req/s), p50 $(pct 50% < "$WORK/ingest-batch.txt"), p99 $(pct 99% < "$WORK/ingest-batch.txt")"
+echo "larder: $BATCH_EVENTS events/s ($(rate < "$WORK/ingest-batch.txt") req/s), $(latency "$WORK/ingest-batch.txt")"
 python3 benches/ingest_baseline.py "http://127.0.0.1:$PORT" "$WORK/order.json" "$DB" 16 16 "$INGEST_N" | tee "$WORK/ingest-base-p.txt"
 awk -v l="$BATCH_EVENTS" '/-> / {gsub(",", "", $(NF-1)); printf "ratio larder / redis EVALSHA pipelined: %.2f (target >= 0.8)\n", l / $(NF-1)}' "$WORK/ingest-base-p.txt"
 
