@@ -17,7 +17,7 @@ use larder_e2e::{
 };
 use larder_redis::{RedisBatchFeatures, RedisEventLog};
 use larder_s3::{LocalDirectory, S3Location, S3Store};
-use larder_usecases::{EventLog, LoggedEvent, ObjectStore, StoreError};
+use larder_usecases::{Backlog, EventLog, LoggedEvent, ObjectStore, StoreError};
 use larder_worker::{flush_source, materialize_simple_feature, run_simple_feature};
 use polars::prelude::*;
 use serde_json::{Value, json};
@@ -205,6 +205,10 @@ impl EventLog for DiesBeforeAcknowledging<'_> {
         }
         self.inner.acknowledge(source, ids).await
     }
+
+    async fn backlog(&self, source: Source) -> Result<Backlog, StoreError> {
+        self.inner.backlog(source).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -246,6 +250,15 @@ async fn a_flush_killed_before_acknowledging_is_redone_without_duplicates_or_gap
         450,
         "nothing may be trimmed before it is acknowledged"
     );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let backlog = log.backlog(Source::Order).await.unwrap();
+    assert_eq!(backlog.entries, 450, "a claimed batch still waits");
+    assert!(
+        backlog
+            .oldest_age_ms
+            .is_some_and(|age| (20..60_000).contains(&age)),
+        "{backlog:?}"
+    );
 
     // New events arrive meanwhile; the rerun still takes the unacknowledged batch first, whole.
     app.post_batches(
@@ -263,6 +276,10 @@ async fn a_flush_killed_before_acknowledging_is_redone_without_duplicates_or_gap
         .await
         .unwrap();
     assert_eq!(summary.rows, 451);
+    assert_eq!(
+        log.backlog(Source::Order).await.unwrap(),
+        Backlog::default()
+    );
     assert!(
         summary.objects.iter().any(|k| written.contains(k)),
         "the batch was renamed, not rewritten"

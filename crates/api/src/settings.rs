@@ -52,6 +52,9 @@ pub struct WorkerSettings {
     pub flush_interval_ms: u64,
     /// Log entries per lake object (per event date).
     pub flush_batch: usize,
+    /// A source with fewer than `flush_batch` entries waiting is flushed once the oldest has
+    /// waited this long.
+    pub flush_max_wait_ms: u64,
     /// When `simple_feature` and `materialize` are queued: a 6-field cron expression, seconds
     /// first (the original DAG: every 10 minutes, `0 */10 * * * *`).
     pub simple_feature_cron: String,

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use deadpool_redis::{Pool, redis};
 use larder_domain::Source;
-use larder_usecases::{EventLog, Leases, LoggedEvent, StoreError};
+use larder_usecases::{Backlog, EventLog, Leases, LoggedEvent, StoreError};
 
 use crate::{
     KeySpace, RedisSettings,
@@ -135,6 +135,38 @@ impl EventLog for RedisEventLog {
                 .await
                 .map_err(from_redis)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn backlog(&self, source: Source) -> Result<Backlog, StoreError> {
+        type Oldest = Vec<(String, Vec<String>)>;
+        let stream = self.keys.stream(source);
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            // The age by Redis' clock, which also stamped the entry: no skew with the worker's.
+            let (entries, oldest, (secs, micros)): (u64, Oldest, (u64, u64)) = redis::pipe()
+                .cmd("XLEN")
+                .arg(&stream)
+                .cmd("XRANGE")
+                .arg(&stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("TIME")
+                .query_async(&mut conn)
+                .await
+                .map_err(from_redis)?;
+            let now_ms = secs * 1000 + micros / 1000;
+            let oldest_age_ms = oldest
+                .first()
+                .and_then(|(id, _)| id.split_once('-')?.0.parse::<u64>().ok())
+                .map(|appended| now_ms.saturating_sub(appended));
+            Ok(Backlog {
+                entries,
+                oldest_age_ms,
+            })
         })
         .await
     }

@@ -18,7 +18,7 @@ pub use ingest::{IngestError, IngestService, ItemResult};
 pub use jobs::{BadObjectKey, JobName, JobQueue, JobRecord, TrainingSetRequest, UnknownJob};
 pub use lookup::{LookupError, LookupService, MAX_PAGE, OnlineAnswer, OnlineColumn, OnlineRequest};
 pub use ports::{
-    BatchFeatureStore, EntityRead, EventLog, EventStore, EventWrite, Leases, LoggedEvent,
+    Backlog, BatchFeatureStore, EntityRead, EventLog, EventStore, EventWrite, Leases, LoggedEvent,
     ObjectStore, OnlineStore, Readiness, StoreError, StoredKeyPage, WriteOutcome,
 };
 

@@ -183,6 +183,15 @@ pub struct LoggedEvent {
     pub payload: String,
 }
 
+/// What of a source waits in the event log to be flushed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Entries not yet flushed, including a claimed batch not yet acknowledged.
+    pub entries: u64,
+    /// How long ago, by the log's clock, the oldest of them was appended; none when empty.
+    pub oldest_age_ms: Option<u64>,
+}
+
 /// The durable event log, read by the lake writer.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -200,6 +209,12 @@ pub trait EventLog: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when the log cannot be reached.
     async fn acknowledge(&self, source: Source, ids: &[String]) -> Result<(), StoreError>;
+
+    /// How much of `source` waits to be flushed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the log cannot be reached.
+    async fn backlog(&self, source: Source) -> Result<Backlog, StoreError>;
 }
 
 /// Exclusive, expiring leases, so that several worker processes never run the same work at once.

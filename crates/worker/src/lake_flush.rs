@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use larder_domain::Source;
-use larder_usecases::{EventLog, Leases, ObjectStore, StoreError};
+use larder_usecases::{Backlog, EventLog, Leases, ObjectStore, StoreError};
 
 use crate::bronze::{Row, bronze_key, row, to_parquet};
 
@@ -31,6 +31,22 @@ pub struct FlushSummary {
     pub rows: u64,
     pub batches: u64,
     pub objects: Vec<String>,
+}
+
+/// How many batches of `batch` entries the continuous flush writes now: only full ones while the
+/// oldest entry has waited less than `max_wait_ms`, all of the backlog once it has waited that
+/// long. Each batch is one lake object per event date, and every later scan pays per object:
+/// flushing whatever had arrived since the last look wrote 4,099 objects of ≈ 900 orders during
+/// the full-scale replay, and `simple_feature` spent 1.3 of its 2 s opening them.
+pub fn batches_due(backlog: Backlog, batch: usize, max_wait_ms: u64) -> usize {
+    let batch = batch.max(1) as u64;
+    let overdue = backlog.oldest_age_ms.is_some_and(|age| age >= max_wait_ms);
+    let due = if overdue {
+        backlog.entries.div_ceil(batch)
+    } else {
+        backlog.entries / batch
+    };
+    usize::try_from(due).unwrap_or(usize::MAX)
 }
 
 /// How long a flusher may hold a source before another worker may take over.
@@ -119,4 +135,32 @@ fn encode(
         objects,
         ids: entries.iter().map(|e| e.id.clone()).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(entries: u64, oldest_age_ms: u64) -> Backlog {
+        Backlog {
+            entries,
+            oldest_age_ms: (entries > 0).then_some(oldest_age_ms),
+        }
+    }
+
+    #[test]
+    fn a_young_backlog_is_flushed_in_full_batches_only() {
+        assert_eq!(batches_due(backlog(4_999, 29_999), 5_000, 30_000), 0);
+        assert_eq!(batches_due(backlog(5_000, 10), 5_000, 30_000), 1);
+        assert_eq!(batches_due(backlog(12_000, 10), 5_000, 30_000), 2);
+    }
+
+    #[test]
+    fn a_backlog_that_waited_long_enough_is_flushed_whole() {
+        assert_eq!(batches_due(backlog(1, 30_000), 5_000, 30_000), 1);
+        assert_eq!(batches_due(backlog(12_000, 30_000), 5_000, 30_000), 3);
+        // No wait: whatever is there, as soon as it is there.
+        assert_eq!(batches_due(backlog(3, 0), 5_000, 0), 1);
+        assert_eq!(batches_due(Backlog::default(), 5_000, 0), 0);
+    }
 }

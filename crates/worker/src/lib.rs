@@ -18,7 +18,7 @@ mod training_set;
 pub use bronze::{bronze_key, lake_scan_args, to_parquet};
 pub use history::{GOLD_TABLES, compute_feature_history, gold_key, run_feature_history};
 pub use jobs::{JobDeps, run_job_worker, run_schedule};
-pub use lake_flush::{FlushSummary, LakeError, flush_source};
+pub use lake_flush::{FlushSummary, LakeError, batches_due, flush_source};
 pub use simple_feature::{
     SimpleFeatureSummary, compute_simple_feature, materialize_simple_feature, run_simple_feature,
 };

@@ -8,8 +8,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use larder_api::{Settings, init_telemetry};
 use larder_domain::Source;
 use larder_redis::{RedisBatchFeatures, RedisEventLog, RedisJobQueue, RedisOnlineStore};
-use larder_usecases::{JobName, Readiness};
-use larder_worker::{JobDeps, flush_source, run_job_worker, run_schedule};
+use larder_usecases::{EventLog, JobName, Readiness};
+use larder_worker::{JobDeps, batches_due, flush_source, run_job_worker, run_schedule};
 
 // mimalloc: faster than glibc's malloc for Polars' many allocations, and it returns freed
 // memory to the system.
@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
             deps.clone(),
         ) => result.map_err(|e| anyhow::anyhow!(e))?,
         result = feature_history(&settings.worker.feature_history_cron, deps.clone()) => result?,
-        () = flush_continuously(&deps, Duration::from_millis(settings.worker.flush_interval_ms)) => {}
+        () = flush_continuously(&deps, Duration::from_millis(settings.worker.flush_interval_ms), settings.worker.flush_max_wait_ms) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("larder-worker stopping"),
     }
     Ok(())
@@ -81,18 +81,29 @@ async fn feature_history(schedule: &str, deps: Arc<JobDeps>) -> anyhow::Result<(
     .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// lake-flush without being asked: every source, then a pause when the log was empty.
-async fn flush_continuously(deps: &JobDeps, pause: Duration) {
+/// lake-flush without being asked: every source with batches due ([`batches_due`]), then a pause
+/// when none was.
+async fn flush_continuously(deps: &JobDeps, pause: Duration, max_wait_ms: u64) {
     loop {
         let mut flushed = 0;
         for source in Source::ALL {
+            let due = match deps.log.backlog(source).await {
+                Ok(backlog) => batches_due(backlog, deps.flush_batch, max_wait_ms),
+                Err(error) => {
+                    tracing::warn!(%source, %error, "cannot read the log's backlog; will retry");
+                    continue;
+                }
+            };
+            if due == 0 {
+                continue;
+            }
             match flush_source(
                 deps.log.as_ref(),
                 deps.log.as_ref(),
                 deps.store.as_ref(),
                 source,
                 deps.flush_batch,
-                20,
+                due.min(20),
             )
             .await
             {
