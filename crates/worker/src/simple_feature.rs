@@ -77,16 +77,13 @@ pub fn compute_simple_feature(
 /// The rows of `orders` holding each order's latest version: of the log entries of one
 /// `order_id`, the last one (by `_ingested_at`, then `_stream_seq`).
 ///
-/// Sorting 3.6 M rows by arrival and grouping them by order id was two thirds of the job, yet
-/// almost every order is logged once. So ids are hashed to 64 bits and the hashes sorted (0.1 s
-/// against 1.3 s); only ids whose hash repeats are compared as text, which keeps it exact.
+/// Sorting 3.6 M rows by arrival and grouping them by order id took ≈ 0.55 s, yet almost every
+/// order is logged once. So ids are hashed to 64 bits and the hashes sorted (0.15 s); only ids
+/// whose hash repeats are compared as text, which keeps it exact.
 fn latest_versions(orders: DataFrame) -> PolarsResult<DataFrame> {
     let ids = orders.column("order_id")?.str()?;
-    let ingested = orders
-        .column("_ingested_at")?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .clone();
+    let ingested = orders.column("_ingested_at")?.cast(&DataType::Int64)?;
+    let ingested = ingested.i64()?;
     let seq = orders.column("_stream_seq")?.cast(&DataType::Int64)?;
     let seq = seq.i64()?;
     let arrival = |row: usize| (ingested.get(row), seq.get(row));
