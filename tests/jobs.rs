@@ -24,6 +24,7 @@ fn deps(app: &TestApp, store: Arc<dyn ObjectStore>, max_attempts: usize) -> Arc<
         cache_dir: temp_dir("larder-cache"),
         results_dir: temp_dir("larder-results"),
         flush_batch: 100,
+        compact_min_objects: 2,
         max_attempts,
     })
 }
@@ -111,15 +112,44 @@ async fn queued_jobs_run_in_the_worker_and_report_what_they_did() {
     assert_eq!(record["summary"]["objects_written"], 1);
     assert!(record["started_at"].is_string() && record["finished_at"].is_string());
 
+    // A second flush adds an object to the same partition; compaction merges the two.
+    let later: Vec<Value> = (10..15)
+        .map(|i| {
+            let mut order = order_event(
+                &format!("o{i}"),
+                "r1",
+                "c1",
+                1.0,
+                "2019-01-02T11:00:00.000Z",
+            );
+            order["cpf"] = json!("300");
+            order
+        })
+        .collect();
+    app.post_batches("order", &later).await;
+    let flush = queue(&app, "lake-flush").await;
+    until(&app, &flush, "succeeded").await;
+    let compact = queue(&app, "compact-bronze").await;
+    let summary = until(&app, &compact, "succeeded").await["summary"].clone();
+    assert_eq!(
+        (
+            summary["objects_merged"].clone(),
+            summary["rows_in"].clone(),
+            summary["objects_written"].clone()
+        ),
+        (json!(2), json!(15), json!(1))
+    );
+    assert_eq!(lake.list("bronze/order/").await.unwrap().len(), 1);
+
     let simple = queue(&app, "simple_feature").await;
     assert_eq!(
         until(&app, &simple, "succeeded").await["summary"]["rows_out"],
-        2
+        3
     );
     let materialize = queue(&app, "materialize").await;
     assert_eq!(
         until(&app, &materialize, "succeeded").await["summary"]["rows_out"],
-        2
+        3
     );
     let served: Value = app.get_json("/real-time-fs/get/simple_feature/100").await;
     assert_eq!(served["value"]["avg_order_total_amount"], 4.0); // 0, 2, 4, 6, 8

@@ -61,6 +61,11 @@ pub struct WorkerSettings {
     /// When `feature-history` is queued (cron, seconds first); empty: only on request.
     #[serde(default)]
     pub feature_history_cron: String,
+    /// When `compact-bronze` is queued (cron, seconds first); empty: only on request.
+    #[serde(default)]
+    pub compact_cron: String,
+    /// A bronze partition is compacted once it holds this many objects (at least 2).
+    pub compact_min_objects: usize,
     /// Attempts of a job before a transient failure is final.
     pub max_attempts: usize,
 }
@@ -169,6 +174,9 @@ impl Settings {
         }
         if self.worker.flush_batch == 0 || self.worker.max_attempts == 0 {
             bail!("worker.flush_batch and worker.max_attempts must be at least 1");
+        }
+        if self.worker.compact_min_objects < 2 {
+            bail!("worker.compact_min_objects must be at least 2");
         }
         if self.worker.simple_feature_cron.split_whitespace().count() < 6 {
             bail!(

@@ -28,7 +28,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Write order.json.gz, status.json.gz, restaurant.csv.gz and consumer.csv.gz.
     Generate(GenerateArgs),
-    /// Queue and follow worker jobs (lake-flush, simple_feature, feature-history, materialize).
+    /// Queue and follow worker jobs (lake-flush, simple_feature, feature-history, compact-bronze,
+    /// materialize).
     Jobs(JobsArgs),
     /// Build a point-in-time training set here, from the configured lake's gold tables.
     TrainingSet(TrainingSetArgs),
@@ -67,7 +68,7 @@ struct JobsArgs {
 enum JobsCommand {
     /// Queue a run; prints its record.
     Run {
-        /// lake-flush, simple_feature, feature-history or materialize.
+        /// lake-flush, simple_feature, feature-history, compact-bronze or materialize.
         name: String,
         /// Wait for the run to finish, at most this many seconds.
         #[arg(long)]

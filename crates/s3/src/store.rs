@@ -76,7 +76,12 @@ impl ObjectStore for LocalDirectory {
         let prefix = prefix.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut keys = Vec::new();
-            let mut pending = vec![root.clone()];
+            // Every key starting with the prefix lies under its last directory.
+            let start = match prefix.rsplit_once('/') {
+                Some((dir, _)) if !dir.split('/').any(|part| part == "..") => root.join(dir),
+                _ => root.clone(),
+            };
+            let mut pending = vec![start];
             while let Some(dir) = pending.pop() {
                 let entries = match std::fs::read_dir(&dir) {
                     Ok(entries) => entries,
@@ -204,18 +209,26 @@ impl ObjectStore for S3Store {
 
     async fn local_copy(&self, prefix: &str, cache: &Path) -> Result<PathBuf, StoreError> {
         // Objects are immutable once named (a rewrite carries identical rows), so a cached copy
-        // of a key is never stale.
-        for key in self.list(prefix).await? {
-            let path = cache.join(&key);
+        // of a key is never stale; it only outlives the object (merged by compaction), and is
+        // removed once the new objects are copied.
+        let local = LocalDirectory::new(cache);
+        let keys = self.list(prefix).await?;
+        for key in &keys {
+            let path = cache.join(key);
             if tokio::fs::try_exists(&path).await.unwrap_or(false) {
                 continue;
             }
             let bytes = self
-                .get(&key)
+                .get(key)
                 .await?
                 .ok_or_else(|| unavailable(format!("{key} vanished")))?;
-            let local = LocalDirectory::new(cache);
-            local.put(&key, bytes).await?;
+            local.put(key, bytes).await?;
+        }
+        let keys: std::collections::HashSet<&String> = keys.iter().collect();
+        for cached in local.list(prefix).await? {
+            if !keys.contains(&cached) {
+                local.delete(&cached).await?;
+            }
         }
         Ok(cache.to_path_buf())
     }

@@ -18,15 +18,18 @@ pub enum JobName {
     Materialize,
     /// Every feature view from bronze into `gold/{view}/` (change rows and tiles).
     FeatureHistory,
+    /// The small objects of each bronze date partition merged into one.
+    CompactBronze,
     /// A point-in-time training set from gold (takes a [`TrainingSetRequest`]).
     TrainingSet,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 5] = [
+    pub const ALL: [JobName; 6] = [
         JobName::LakeFlush,
         JobName::SimpleFeature,
         JobName::FeatureHistory,
+        JobName::CompactBronze,
         JobName::Materialize,
         JobName::TrainingSet,
     ];
@@ -37,6 +40,7 @@ impl JobName {
             JobName::SimpleFeature => "simple_feature",
             JobName::Materialize => "materialize",
             JobName::FeatureHistory => "feature-history",
+            JobName::CompactBronze => "compact-bronze",
             JobName::TrainingSet => "training-set",
         }
     }
@@ -50,7 +54,7 @@ impl fmt::Display for JobName {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown job `{0}`; valid jobs are lake-flush, simple_feature, feature-history, materialize, training-set"
+    "unknown job `{0}`; valid jobs are lake-flush, simple_feature, feature-history, compact-bronze, materialize, training-set"
 )]
 pub struct UnknownJob(pub String);
 

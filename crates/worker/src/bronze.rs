@@ -9,6 +9,8 @@ use larder_usecases::LoggedEvent;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::compaction::split_covered;
+
 /// A log entry's record, its event date (`YYYY-MM-DD`, UTC) and its stream id parts.
 pub struct Row {
     pub record: Map<String, Value>,
@@ -84,6 +86,66 @@ pub(crate) fn date_partitions(dir: &Path) -> Vec<(String, PathBuf)> {
         .collect();
     partitions.sort();
     partitions
+}
+
+/// The Parquet files of a bronze partition directory that readers use, in log order: all but
+/// the parts of a merged object ([`split_covered`]).
+fn live_files(dir: &Path) -> Vec<PathBuf> {
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".parquet"))
+        .collect();
+    let (live, _covered) = split_covered(files);
+    live.into_iter().map(|name| dir.join(name)).collect()
+}
+
+/// The rows of the live objects of the bronze partition directories `dirs` (only `columns`,
+/// unless empty); none when they hold no object. Read again (three attempts in all) when the
+/// read failed while a file it was given has since disappeared: a compaction run deletes the
+/// parts of the object it has just written, and a listing taken now names that object instead.
+pub(crate) fn read_partitions(
+    dirs: &[PathBuf],
+    columns: &[&str],
+) -> PolarsResult<Option<DataFrame>> {
+    let mut attempt = 1;
+    loop {
+        let files: Vec<PathBuf> = dirs.iter().flat_map(|dir| live_files(dir)).collect();
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let paths = files
+            .iter()
+            .map(|f| PlRefPath::new(f.to_string_lossy().as_ref()))
+            .collect();
+        let mut scan = LazyFrame::scan_parquet_files(paths, lake_scan_args())?;
+        if !columns.is_empty() {
+            scan = scan.select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>());
+        }
+        match scan.collect() {
+            Err(_) if attempt < 3 && files.iter().any(|f| !f.exists()) => attempt += 1,
+            result => return result.map(Some),
+        }
+    }
+}
+
+/// Every bronze row of `source` under the local lake `lake_dir` as the jobs read them (each
+/// logged event once, whatever compaction is doing), `columns` only unless empty; none when
+/// there is no object.
+///
+/// # Errors
+/// When Polars cannot read the objects.
+pub fn read_bronze(
+    lake_dir: &Path,
+    source: Source,
+    columns: &[&str],
+) -> PolarsResult<Option<DataFrame>> {
+    let dirs: Vec<PathBuf> = date_partitions(&lake_dir.join(format!("bronze/{source}")))
+        .into_iter()
+        .map(|(_, dir)| dir)
+        .collect();
+    read_partitions(&dirs, columns)
 }
 
 /// `bronze/{source}/date={date}/{first}_{last}.parquet`: the same batch always gets the same name.

@@ -30,7 +30,11 @@ use larder_usecases::ObjectStore;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::{LakeError, bronze::date_partitions, lake_scan_args, names::Names};
+use crate::{
+    LakeError,
+    bronze::{date_partitions, read_partitions},
+    names::Names,
+};
 
 /// One bronze row back as a domain event, with its place in the log.
 struct Logged {
@@ -54,17 +58,10 @@ fn bronze_dates(lake_dir: &Path) -> BTreeSet<String> {
 /// Reads the bronze rows of `source` for event date `date` under `lake_dir` as events.
 fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged>, LakeError> {
     let dir = lake_dir.join(format!("bronze/{source}/date={date}"));
-    if !std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+    let frame = read_partitions(&[dir], &[]).map_err(encode)?;
+    let Some(frame) = frame else {
         return Ok(Vec::new());
-    }
-    let pattern = dir.join("*.parquet");
-    let frame = LazyFrame::scan_parquet(
-        PlRefPath::new(pattern.to_string_lossy().as_ref()),
-        lake_scan_args(),
-    )
-    .map_err(encode)?
-    .collect()
-    .map_err(encode)?;
+    };
     let ingested = frame
         .column("_ingested_at")
         .map_err(encode)?

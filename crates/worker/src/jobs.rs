@@ -15,8 +15,8 @@ use polars::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{
-    LakeError, build_training_set, flush_source, materialize_simple_feature, run_feature_history,
-    run_simple_feature, simple_feature::GOLD_KEY,
+    LakeError, build_training_set, compact_bronze, flush_source, materialize_simple_feature,
+    run_feature_history, run_simple_feature, simple_feature::GOLD_KEY,
 };
 
 /// What the jobs need.
@@ -29,6 +29,8 @@ pub struct JobDeps {
     pub cache_dir: PathBuf,
     pub results_dir: PathBuf,
     pub flush_batch: usize,
+    /// A bronze partition is compacted once it holds this many objects.
+    pub compact_min_objects: usize,
     /// Attempts before a transient failure becomes permanent.
     pub max_attempts: usize,
 }
@@ -92,6 +94,25 @@ impl JobDeps {
                 Ok(
                     json!({"rows_in": summary.orders_in, "rows_out": summary.rows_out, "objects_written": summary.objects.len(), "objects": summary.objects}),
                 )
+            }
+            JobName::CompactBronze => {
+                // One run at a time: two would do the same work (safely, see `compaction`).
+                let Some(token) = self.log.acquire("compact-bronze", 3_600_000).await? else {
+                    return Ok(
+                        json!({"rows_in": 0, "rows_out": 0, "objects_written": 0, "note": "another worker is compacting"}),
+                    );
+                };
+                let outcome = compact_bronze(self.store.as_ref(), self.compact_min_objects).await;
+                self.log.release("compact-bronze", &token).await?;
+                let total = outcome?;
+                Ok(json!({
+                    "rows_in": total.rows,
+                    "rows_out": total.rows,
+                    "objects_written": total.objects_written.len(),
+                    "objects_merged": total.objects_merged,
+                    "partitions": total.partitions,
+                    "leftovers_deleted": total.leftovers_deleted,
+                }))
             }
             JobName::FeatureHistory => {
                 run_feature_history(self.store.as_ref(), &self.cache_dir, self.views.clone()).await

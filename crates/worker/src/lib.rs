@@ -8,6 +8,7 @@
 //! or loses a row. Polars runs on blocking threads, never on an async executor.
 
 mod bronze;
+mod compaction;
 mod history;
 mod jobs;
 mod lake_flush;
@@ -15,7 +16,8 @@ mod names;
 pub mod simple_feature;
 mod training_set;
 
-pub use bronze::{bronze_key, lake_scan_args, to_parquet};
+pub use bronze::{bronze_key, lake_scan_args, read_bronze, to_parquet};
+pub use compaction::{CompactionSummary, compact_bronze};
 pub use history::{GOLD_TABLES, compute_feature_history, gold_key, run_feature_history};
 pub use jobs::{JobDeps, run_job_worker, run_schedule};
 pub use lake_flush::{FlushSummary, LakeError, batches_due, flush_source};

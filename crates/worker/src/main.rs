@@ -1,6 +1,7 @@
 //! `larder-worker`: flushes the event log into the lake continuously, runs queued jobs (apalis on
-//! Redis: `lake-flush`, `simple_feature`, `materialize`) and queues `simple_feature` and
-//! `materialize` on their cron schedule. Any number of workers may run: leases keep each source's
+//! Redis: `lake-flush`, `simple_feature`, `materialize`, `feature-history`, `compact-bronze`,
+//! `training-set`) and queues `simple_feature` and `materialize`, `feature-history` and
+//! `compact-bronze` on their cron schedules. Any number of workers may run: leases keep each source's
 //! flush and each cron tick to one process.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -33,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         cache_dir: PathBuf::from(&settings.lake.cache_dir),
         results_dir: PathBuf::from(&settings.batch.results_dir),
         flush_batch: settings.worker.flush_batch,
+        compact_min_objects: settings.worker.compact_min_objects,
         max_attempts: settings.worker.max_attempts,
     });
     tracing::info!(lake = %settings.lake.root, "larder-worker started");
@@ -46,7 +48,8 @@ async fn main() -> anyhow::Result<()> {
             vec![JobName::SimpleFeature, JobName::Materialize],
             deps.clone(),
         ) => result.map_err(|e| anyhow::anyhow!(e))?,
-        result = feature_history(&settings.worker.feature_history_cron, deps.clone()) => result?,
+        result = optional_schedule("worker.feature_history_cron", &settings.worker.feature_history_cron, JobName::FeatureHistory, deps.clone()) => result?,
+        result = optional_schedule("worker.compact_cron", &settings.worker.compact_cron, JobName::CompactBronze, deps.clone()) => result?,
         () = flush_continuously(&deps, Duration::from_millis(settings.worker.flush_interval_ms), settings.worker.flush_max_wait_ms) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("larder-worker stopping"),
     }
@@ -66,19 +69,19 @@ async fn consume_jobs(name: String, deps: Arc<JobDeps>) {
     }
 }
 
-/// The optional feature-history schedule; never returns when it is off.
-async fn feature_history(schedule: &str, deps: Arc<JobDeps>) -> anyhow::Result<()> {
+/// A schedule that may be off (empty): queues `job` on it, never returns when it is off.
+async fn optional_schedule(
+    setting: &str,
+    schedule: &str,
+    job: JobName,
+    deps: Arc<JobDeps>,
+) -> anyhow::Result<()> {
     if schedule.trim().is_empty() {
         return std::future::pending().await;
     }
-    run_schedule(
-        "worker.feature_history_cron",
-        schedule,
-        vec![JobName::FeatureHistory],
-        deps,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e))
+    run_schedule(setting, schedule, vec![job], deps)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// lake-flush without being asked: every source with batches due ([`batches_due`]), then a pause

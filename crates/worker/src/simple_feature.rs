@@ -6,13 +6,13 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use larder_domain::Timestamp;
+use larder_domain::{Source, Timestamp};
 use larder_usecases::{BatchFeatureStore, ObjectStore};
 use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::LakeError;
+use crate::{LakeError, bronze::read_bronze};
 
 pub const GOLD_KEY: &str = "gold/simple_feature/part-00000.parquet";
 const RESULT_FILE: &str = "simple_feature/part-00000.parquet";
@@ -35,29 +35,22 @@ pub fn compute_simple_feature(
     lake_dir: &Path,
     computed_at: Timestamp,
 ) -> PolarsResult<(DataFrame, u64)> {
-    let pattern = lake_dir.join("bronze/order/*/*.parquet");
-    let has_files =
-        std::fs::read_dir(lake_dir.join("bronze/order")).is_ok_and(|mut d| d.next().is_some());
-    if !has_files {
+    let columns = [
+        "cpf",
+        "order_id",
+        "order_total_amount",
+        "_ingested_at",
+        "_stream_seq",
+    ];
+    let orders = read_bronze(lake_dir, Source::Order, &columns)?;
+    let Some(orders) = orders else {
         let empty = DataFrame::new_infer_height(vec![
             Series::new_empty("cpf".into(), &DataType::String).into_column(),
             Series::new_empty("avg_order_total_amount".into(), &DataType::Float64).into_column(),
             Series::new_empty("orders".into(), &DataType::UInt32).into_column(),
         ])?;
         return Ok((with_time(empty, computed_at)?, 0));
-    }
-    let orders = LazyFrame::scan_parquet(
-        PlRefPath::new(pattern.to_string_lossy().as_ref()),
-        crate::lake_scan_args(),
-    )?
-    .select([
-        col("cpf"),
-        col("order_id"),
-        col("order_total_amount"),
-        col("_ingested_at"),
-        col("_stream_seq"),
-    ])
-    .collect()?;
+    };
     let orders = latest_versions(orders)?;
     let orders_in = orders.height() as u64;
     let frame = orders

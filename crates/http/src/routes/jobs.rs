@@ -16,7 +16,8 @@ use crate::{
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobAnswer {
     pub id: String,
-    /// `lake-flush`, `simple_feature`, `feature-history`, `materialize` or `training-set`.
+    /// `lake-flush`, `simple_feature`, `feature-history`, `compact-bronze`, `materialize` or
+    /// `training-set`.
     pub name: String,
     /// `queued`, `running`, `retrying`, `succeeded` or `failed`.
     pub state: String,
@@ -50,7 +51,7 @@ impl From<JobRecord> for JobAnswer {
 
 /// Queue a run of a job now (larder-worker runs it; the schedule runs them anyway).
 #[utoipa::path(post, path = "/v1/jobs/{name}", tag = "jobs",
-    params(("name" = String, Path, description = "lake-flush, simple_feature, feature-history or materialize (training sets: POST /v1/training-sets)")),
+    params(("name" = String, Path, description = "lake-flush, simple_feature, feature-history, compact-bronze or materialize (training sets: POST /v1/training-sets)")),
     security((), ("bearer" = [])),
     responses(
         (status = 202, description = "Queued", body = JobAnswer),
