@@ -46,15 +46,7 @@ fi
 for job in simple_feature feature-history; do
     echo "\$ larder jobs run $job --wait 1800 --url http://127.0.0.1:$PORT"
     "$BIN/larder" jobs run "$job" --wait 1800 --url "http://127.0.0.1:$PORT" > "$WORK/$job.json"
-    python3 - "$WORK/$job.json" <<'PY'
-import json, sys
-from datetime import datetime
-r = json.load(open(sys.argv[1]))
-t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
-secs = (t(r["finished_at"]) - t(r["started_at"])).total_seconds()
-s = r["summary"]
-print(f"{r['name']}: {secs:.2f} s, rows_in {s['rows_in']} ({s['rows_in'] / max(secs, 1e-9):,.0f}/s), rows_out {s['rows_out']}, objects {s['objects_written']}")
-PY
+    python3 benches/job_time.py "$WORK/$job.json"
 done
 echo "worker peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' /proc/$WORKER/status)"
 
