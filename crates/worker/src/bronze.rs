@@ -9,7 +9,7 @@ use larder_usecases::LoggedEvent;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::compaction::split_covered;
+use crate::compaction::{StreamId, split_covered};
 
 /// A log entry's record, its event date (`YYYY-MM-DD`, UTC) and its stream id parts.
 pub struct Row {
@@ -42,20 +42,14 @@ pub fn row(source: Source, entry: &LoggedEvent) -> Result<Row, String> {
         .and_then(Timestamp::parse_rfc3339)
         .ok_or_else(|| format!("entry {} has no event time", entry.id))?;
     let date = time.date();
-    let (ms, seq) = entry
-        .id
-        .split_once('-')
-        .ok_or_else(|| format!("bad stream id {}", entry.id))?;
+    let bad_id = || format!("bad stream id {}", entry.id);
+    let StreamId(ms, seq) = StreamId::parse(&entry.id).ok_or_else(bad_id)?;
     Ok(Row {
         record,
         date,
         stream_id: entry.id.clone(),
-        ingested_ms: ms
-            .parse()
-            .map_err(|_| format!("bad stream id {}", entry.id))?,
-        seq: seq
-            .parse()
-            .map_err(|_| format!("bad stream id {}", entry.id))?,
+        ingested_ms: i64::try_from(ms).map_err(|_| bad_id())?,
+        seq: i64::try_from(seq).map_err(|_| bad_id())?,
     })
 }
 

@@ -25,10 +25,10 @@ use crate::LakeError;
 
 /// A log entry id, `{ms}-{seq}`, ordered as the log orders it (numerically, part by part).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct StreamId(u64, u64);
+pub(crate) struct StreamId(pub(crate) u64, pub(crate) u64);
 
 impl StreamId {
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let (ms, seq) = text.split_once('-')?;
         Some(Self(ms.parse().ok()?, seq.parse().ok()?))
     }
@@ -126,9 +126,10 @@ async fn compact_source(
         if parts.len() < min_objects.max(2) {
             continue;
         }
-        let Some(rows) = merge(store, &partition, &parts, summary).await? else {
+        let Some((key, rows)) = merge(store, &partition, &parts).await? else {
             continue;
         };
+        summary.objects_written.push(key);
         for key in &parts {
             store.delete(key).await?;
         }
@@ -139,14 +140,14 @@ async fn compact_source(
     Ok(())
 }
 
-/// Writes the rows of `parts` (in log order, oldest first) as one object of `partition`; its
-/// row count, or `None` when a part has vanished (another run merged it meanwhile).
+/// Writes the rows of `parts` (live objects in log order, oldest first) as one object of
+/// `partition`; its key and row count, or `None` when a part has vanished (another run merged
+/// it meanwhile).
 async fn merge(
     store: &dyn ObjectStore,
     partition: &str,
     parts: &[String],
-    summary: &mut CompactionSummary,
-) -> Result<Option<u64>, LakeError> {
+) -> Result<Option<(String, u64)>, LakeError> {
     let mut contents = Vec::with_capacity(parts.len());
     for key in parts {
         match store.get(key).await? {
@@ -154,21 +155,21 @@ async fn merge(
             None => return Ok(None),
         }
     }
-    // `parts` are in log order; the merged object's name spans all of them.
-    let first = parts.first().and_then(|k| range(k)).map(|r| r.0.to_owned());
-    let last = parts.iter().filter_map(|k| range(k)).max_by_key(|r| r.3);
-    let (Some(first), Some((_, last, _, _))) = (first, last) else {
+    // No live object's range contains another's, so in log order their last entries rise too:
+    // the merged object spans the first part's first entry to the last part's last.
+    let (Some((first, _, _, _)), Some((_, last, _, _))) = (
+        parts.first().and_then(|k| range(k)),
+        parts.last().and_then(|k| range(k)),
+    ) else {
         return Ok(None);
     };
-    let last = last.to_owned();
     let (bytes, rows) = tokio::task::spawn_blocking(move || concatenate(contents))
         .await
         .map_err(|e| LakeError::Encode(e.to_string()))?
         .map_err(|e| LakeError::Encode(e.to_string()))?;
     let key = format!("{partition}/{first}_{last}.parquet");
     store.put(&key, bytes).await?;
-    summary.objects_written.push(key);
-    Ok(Some(rows))
+    Ok(Some((key, rows)))
 }
 
 /// The rows of Parquet objects of one source as one object, sorted by log position.
