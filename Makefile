@@ -19,7 +19,9 @@ run: services
 worker: services
 	$(CARGO) run -p larder-worker
 
+# tests/redis_module.rs needs a second Redis with larder's module loaded.
 test: services
+	@bash deploy/local/ensure-redis-module.sh
 	$(CARGO) test --workspace --all-targets
 
 lint:

@@ -4,6 +4,10 @@ capture API ORDERS CALL: posts the last 200 orders of ORDERS (new ids) as one ba
     EVALSHA that reached Redis to CALL (JSON list of its arguments).
 run SCRIPT CALL N: loads SCRIPT, runs the saved call N times with fresh order ids (redis-benchmark
     -r puts a random number in place of each id) and prints Redis' time per order.
+floor CALL N: runs the saved call once under MONITOR, then sends the commands the script ran as
+    plain pipelined commands, N times with fresh order ids, and prints Redis' CPU per order for
+    both: what storing the same changes costs when nothing computes them inside Redis — the floor
+    of any design that keeps this storage layout (the API computing the changes, or a module).
 """
 
 import json
@@ -60,8 +64,54 @@ def run(script, call_file, n):
           f"{inner / calls / orders:.1f} µs ({calls} calls of {orders} orders)")
 
 
+def main_thread_cpu():
+    info = cli("info", "cpu")
+    return sum(float(v) for v in re.findall(r"used_cpu_(?:user|sys)_main_thread:([\d.]+)", info))
+
+
+def resp(tokens):
+    out = [f"*{len(tokens)}\r\n".encode()]
+    for t in tokens:
+        b = t.encode("latin-1") if all(ord(c) < 256 for c in t) else t.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def floor(call_file, n):
+    call = json.load(open(call_file))
+    orders = int(call[3 + int(call[2]) + 2])
+    sha = cli("-x", "script", "load", stdin=open("crates/redis/src/ingest.lua").read()).strip()
+    call[1] = sha
+
+    def fresh(tokens, round_):
+        return [re.sub(MARK + r"(\d{7})", lambda m: f"R{round_:06d}{m.group(1)}", t) for t in tokens]
+
+    inner = []
+
+    def once():
+        subprocess.run(["redis-cli", *PORT, "--pipe"], input=resp(fresh(call, 0)), capture_output=True,
+                       check=True)
+
+    for line, tokens in capture(once):
+        if "lua]" in line.split('"', 1)[0]:
+            inner.append(tokens)
+    print(f"the call of {orders} orders ran {len(inner)} commands ({len(inner) / orders:.1f} per order)")
+
+    def timed(payload):
+        before = main_thread_cpu()
+        subprocess.run(["redis-cli", *PORT, "--pipe"], input=payload, capture_output=True, check=True)
+        return (main_thread_cpu() - before) * 1e6 / (n * orders)
+
+    script = timed(b"".join(resp(fresh(call, r)) for r in range(1, n + 1)))
+    plain = timed(b"".join(resp(fresh(c, r)) for r in range(n + 1, 2 * n + 1) for c in inner))
+    print(f"Redis CPU per order: {script:.1f} µs as the script; {plain:.1f} µs as the same "
+          f"commands pipelined ({n} calls each)")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "capture":
         capture_call(*sys.argv[2:5])
+    elif sys.argv[1] == "floor":
+        floor(sys.argv[2], int(sys.argv[3]))
     else:
         run(sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -9,7 +9,9 @@
 # the script (copies with a part changed or removed) can be compared in minutes.
 # The state and the call are kept in /tmp/larder-script-cost: delete it when what the API writes
 # has changed.
-# Usage: bash benches/script_cost.sh [SCRIPT.lua ...]   (ROUNDS=2 CALLS=100)
+# With FLOOR=1 it instead runs the shipped script's call and then the commands that call ran,
+# pipelined as plain commands, and prints Redis' CPU per order for both (script_cost.py floor).
+# Usage: bash benches/script_cost.sh [SCRIPT.lua ...]   (ROUNDS=2 CALLS=100 FLOOR=)
 set -eu
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release"
@@ -47,6 +49,11 @@ if [ ! -f "$WORK/state.rdb" ]; then
     redis-cli -p "$PORT" save >/dev/null
 fi
 for _ in $(seq "${ROUNDS:-2}"); do
+    if [ -n "${FLOOR:-}" ]; then
+        start_redis
+        BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py floor "$WORK/call.json" "${CALLS:-100}"
+        continue
+    fi
     for script in "${SCRIPTS[@]}"; do
         start_redis
         BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$script" "$WORK/call.json" "${CALLS:-100}"

@@ -63,11 +63,16 @@ impl TestApp {
         let app = Application::build(&settings).expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let client = redis::Client::open(test_redis_url()).expect("redis url");
+        let client = redis::Client::open(settings.redis.url.as_str()).expect("redis url");
         let redis = client
             .get_multiplexed_async_connection()
             .await
-            .expect("the tests need Redis at LARDER_TEST_REDIS_URL (default 127.0.0.1:6379/9)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the tests need Redis at {} (`make test` starts it): {e}",
+                    settings.redis.url
+                )
+            });
         Self {
             address,
             prefix: settings.redis.key_prefix.clone(),
@@ -268,7 +273,22 @@ impl TestApp {
                 .expect("TYPE");
             let content: Value = match kind.as_str() {
                 "hash" => Value::Object(self.hgetall(&key).await),
-                "stream" => Value::from(self.stream_len(&key).await),
+                // The entries' fields, sorted: ids and order are arrival times and order.
+                "stream" => {
+                    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                        .arg(&full)
+                        .arg("-")
+                        .arg("+")
+                        .query_async(&mut conn)
+                        .await
+                        .expect("XRANGE");
+                    let mut entries: Vec<String> = entries
+                        .into_iter()
+                        .map(|(_, fields)| format!("{fields:?}"))
+                        .collect();
+                    entries.sort();
+                    Value::from(entries)
+                }
                 "zset" => {
                     let members: Vec<(String, String)> = redis::cmd("ZRANGE")
                         .arg(&full)

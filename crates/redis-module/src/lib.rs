@@ -1,0 +1,976 @@
+//! `LARDER.INGEST`: larder's ingest script (crates/redis/src/ingest.lua) as a native Redis module
+//! command. The script spends two thirds of Redis' time interpreting Lua around the commands it
+//! calls (docs/benchmarks.md); natively the same writes cost about half as much. larder-redis uses
+//! the command when the server has this module loaded, and the script otherwise, so the two must
+//! store exactly the same: tests/redis_module.rs compares them key by key.
+//!
+//! `LARDER.INGEST numkeys key… arg…` takes the script's KEYS and ARGV as EVALSHA takes them,
+//! calls the same commands in the same order with the same arguments, and answers the same: one
+//! integer per event (1 stored, 0 duplicate), or `[-1]` when the log's backlog is full. See the
+//! script for what the keys hold and why it does what it does; the comments here say only what
+//! the port needs.
+//!
+//! The script's numbers are Lua 5.1 numbers, doubles, and so are they here: JSON numbers decode
+//! into doubles (as cjson decodes them), stored fields read as Lua's `tonumber` reads them, and
+//! numbers become text as the script turns them into text: `redis.call` formats a number argument
+//! with C's `%.17g`, `string.format('%d', n)` casts `n` to a C `long`.
+
+mod ffi;
+
+use std::collections::HashMap;
+use std::ffi::c_int;
+use std::panic::{self, AssertUnwindSafe};
+
+use serde_json::Value;
+
+use ffi::{Context, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString, Reply};
+
+/// A failure is the error reply's text, its code first (`ERR`, `WRONGTYPE`, …). As when a script
+/// fails, what was written before it stays written.
+type Result<T> = std::result::Result<T, String>;
+
+/// Loads the module: fetches the API, names the module `larder` and registers `LARDER.INGEST`.
+///
+/// # Safety
+/// Called by Redis only, with its loading context.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RedisModule_OnLoad(
+    ctx: *mut RedisModuleCtx,
+    _argv: *mut *mut RedisModuleString,
+    _argc: c_int,
+) -> c_int {
+    // SAFETY: Redis passes its loading context, live during this call.
+    let redis = unsafe { ffi::init(ctx, c"larder") };
+    let Some(redis) = redis else {
+        return REDISMODULE_ERR;
+    };
+    // `write deny-oom`: the command writes, and is refused while Redis is over its memory limit.
+    if redis.create_command(c"larder.ingest", ingest_command, c"write deny-oom") {
+        REDISMODULE_OK
+    } else {
+        REDISMODULE_ERR
+    }
+}
+
+/// `LARDER.INGEST numkeys key… arg…`
+///
+/// # Safety
+/// Called by Redis only, with a command's context and arguments.
+unsafe extern "C" fn ingest_command(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // SAFETY: Redis passes the command's context, live during this call.
+    let redis = unsafe { Context::new(ctx) };
+    let Some(redis) = redis else {
+        return REDISMODULE_ERR;
+    };
+    // SAFETY: Redis passes `argc` arguments, live during this call.
+    let args = unsafe { redis.arguments(argv, argc) };
+    // The command's name, then numkeys at least.
+    if args.len() < 2 {
+        return redis.wrong_arity();
+    }
+    // A bug must not take Redis down with it: a panic answers an error like any failure.
+    match panic::catch_unwind(AssertUnwindSafe(|| ingest(&redis, &args[1..]))) {
+        Ok(Ok(outcomes)) => redis.reply_integers(&outcomes),
+        Ok(Err(message)) => redis.reply_error(&message),
+        Err(_) => redis.reply_error("ERR LARDER.INGEST panicked (see Redis' standard error)"),
+    }
+    REDISMODULE_OK
+}
+
+/// The script's body, given `numkeys key… arg…`.
+fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
+    let args = Arguments::split(args)?;
+    let raw_ttl = args.number(1)?;
+    let seen_ttl = args.number(2)?;
+    let prefix = args.arg(4)?;
+    let stream = args.key(1)?;
+    let clock = args.key(2)?;
+    let max_backlog = args.number(5)?;
+    if max_backlog > 0.0 && (redis.read(c"XLEN", &[stream])?.integer()? as f64) >= max_backlog {
+        return Ok(vec![-1]);
+    }
+
+    let mut writer = EntityWriter {
+        redis,
+        prefix,
+        version: None,
+    };
+    // The newest event time this call stores, of any source, for the clock: written once.
+    let mut newest_event: Option<f64> = None;
+    // Where the next event's keys and arguments start, named as in the script.
+    let (mut k, mut a) = (3, 6);
+    let mut outcomes = Vec::new();
+    // Lua's `for i = 1, n` with a double `n`: once for each whole number from 1 up to `n`.
+    for _ in 1..=args.number(3)? as u64 {
+        let raw = args.key(k)?;
+        let seen = args.key(k + 1)?;
+        k += 2;
+        let fingerprint = args.arg(a)?;
+        let id = args.arg(a + 1)?;
+        let payload = args.arg(a + 2)?;
+        let time = args.number(a + 3)?;
+        let n_raw = args.count(a + 4)?;
+        let raw_from = a + 5;
+        a = raw_from + 2 * n_raw;
+        let n_groups = args.count(a)?;
+        a += 1;
+        if redis.read(c"GET", &[seen])?.nullable_bulk()?.as_deref() == Some(fingerprint) {
+            outcomes.push(0);
+            a += 5 * n_groups;
+            continue;
+        }
+        if seen_ttl > 0.0 {
+            let ttl = number_arg(seen_ttl);
+            redis.write(c"SET", &[seen, fingerprint, b"EX", ttl.as_bytes()])?;
+        } else {
+            redis.write(c"SET", &[seen, fingerprint])?;
+        }
+        // An update replaces the record: fields it no longer has must not linger.
+        redis.write(c"DEL", &[raw])?;
+        let mut hset = vec![raw];
+        hset.extend_from_slice(args.args(raw_from, 2 * n_raw)?);
+        redis.write(c"HSET", &hset)?;
+        if raw_ttl > 0.0 {
+            redis.write(c"EXPIRE", &[raw, number_arg(raw_ttl).as_bytes()])?;
+        }
+        redis.write(
+            c"XADD",
+            &[
+                stream,
+                b"*",
+                b"id",
+                id,
+                b"fp",
+                fingerprint,
+                b"data",
+                payload,
+            ],
+        )?;
+        if newest_event.is_none_or(|newest| time > newest) {
+            newest_event = Some(time);
+        }
+        for _ in 0..n_groups {
+            let view = args.arg(a)?;
+            let via_view = args.arg(a + 1)?;
+            let via_feature = args.arg(a + 2)?;
+            let key = args.arg(a + 3)?;
+            let ops = args.arg(a + 4)?;
+            a += 5;
+            if via_view.is_empty() {
+                writer.apply(view, key, &decode_ops(ops)?)?;
+                continue;
+            }
+            let via = writer.entity(via_view, key);
+            match redis.read(c"HGET", &[&via, via_feature])?.nullable_bulk()? {
+                Some(target) => writer.apply(view, &target, &decode_ops(ops)?)?,
+                None => {
+                    let pending = [b"pending:".as_slice(), view].concat();
+                    redis.write(c"RPUSH", &[&writer.tagged(via_view, key, &pending), ops])?;
+                }
+            }
+        }
+        outcomes.push(1);
+    }
+    if let Some(newest) = newest_event {
+        let now = redis.read(c"GET", &[clock])?.nullable_bulk()?;
+        if now
+            .and_then(|now| tonumber(&now))
+            .is_none_or(|now| newest > now)
+        {
+            redis.write(c"SET", &[clock, number_arg(newest).as_bytes()])?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// KEYS and ARGV of a call, read by the script's 1-based indices so that the port reads like it.
+struct Arguments<'a> {
+    keys: &'a [&'a [u8]],
+    argv: &'a [&'a [u8]],
+}
+
+impl<'a> Arguments<'a> {
+    /// Splits `numkeys key… arg…` as EVALSHA does.
+    fn split(args: &'a [&'a [u8]]) -> Result<Self> {
+        let (numkeys, rest) = args.split_first().ok_or("ERR wrong number of arguments")?;
+        let numkeys = std::str::from_utf8(numkeys)
+            .ok()
+            .and_then(|numkeys| numkeys.parse::<i64>().ok())
+            .ok_or("ERR value is not an integer or out of range")?;
+        let numkeys =
+            usize::try_from(numkeys).map_err(|_| "ERR Number of keys can't be negative")?;
+        if numkeys > rest.len() {
+            return Err("ERR Number of keys can't be greater than number of args".to_owned());
+        }
+        let (keys, argv) = rest.split_at(numkeys);
+        Ok(Arguments { keys, argv })
+    }
+
+    /// `KEYS[index]`.
+    fn key(&self, index: usize) -> Result<&'a [u8]> {
+        let key = self.keys.get(index - 1).copied();
+        key.ok_or_else(|| format!("ERR KEYS[{index}] is missing"))
+    }
+
+    /// `ARGV[index]`.
+    fn arg(&self, index: usize) -> Result<&'a [u8]> {
+        let arg = self.argv.get(index - 1).copied();
+        arg.ok_or_else(|| format!("ERR ARGV[{index}] is missing"))
+    }
+
+    /// `unpack(ARGV, from, from + count - 1)`.
+    fn args(&self, from: usize, count: usize) -> Result<&'a [&'a [u8]]> {
+        let args = self.argv.get(from - 1..from - 1 + count);
+        args.ok_or_else(|| format!("ERR ARGV[{from}] to ARGV[{}] are missing", from + count - 1))
+    }
+
+    /// `tonumber(ARGV[index])`, which must be a number.
+    fn number(&self, index: usize) -> Result<f64> {
+        tonumber(self.arg(index)?).ok_or_else(|| format!("ERR ARGV[{index}] is not a number"))
+    }
+
+    /// `tonumber(ARGV[index])`, the number of things that follow.
+    fn count(&self, index: usize) -> Result<usize> {
+        let count = self.number(index)?;
+        if count >= 0.0 && count.fract() == 0.0 {
+            Ok(count as usize)
+        } else {
+            Err(format!("ERR ARGV[{index}] is not a count"))
+        }
+    }
+}
+
+/// A tier hash that reaches `TABLE_AT` fields gets a value over hash-max-listpack-value (64
+/// bytes), which keeps it a hash table: lookups ask it for many tiles, and a listpack would be
+/// scanned once per tile asked (see the script).
+const TABLE_AT: i64 = 64;
+const TABLE_FIELD: &[u8] = b"_";
+const TABLE_VALUE: &[u8] =
+    b"a value over 64 bytes keeps this hash a hash table: lookups ask for many tiles";
+
+const HOUR_MS: f64 = 3_600_000.0;
+
+/// What the script keeps across the groups of a call.
+struct EntityWriter<'a> {
+    redis: &'a Context,
+    prefix: &'a [u8],
+    /// The version every entity this call changes gets: taken at the first `apply` (a call of
+    /// duplicates changes nothing at all), then the same for all.
+    version: Option<Vec<u8>>,
+}
+
+impl EntityWriter<'_> {
+    /// `rtf_{view}:{key}`: the entity's hash.
+    fn entity(&self, view: &[u8], key: &[u8]) -> Vec<u8> {
+        [self.prefix, b"rtf_", view, b":", key].concat()
+    }
+
+    /// `{rtf_{view}:{key}}:{suffix}`: a key in the entity's hash slot.
+    fn tagged(&self, view: &[u8], key: &[u8], suffix: &[u8]) -> Vec<u8> {
+        [self.prefix, b"{rtf_", view, b":", key, b"}:", suffix].concat()
+    }
+
+    /// The script's `next_version`: one more than the last version handed out, and never behind
+    /// the clock in microseconds.
+    fn next_version(&self) -> Result<Vec<u8>> {
+        let key = [self.prefix, b"larder:version"].concat();
+        let now = self.redis.read(c"TIME", &[])?.array()?;
+        let last = match self.redis.read(c"GET", &[&key])?.nullable_bulk()? {
+            None => 0.0,
+            Some(text) => tonumber(&text).ok_or("ERR larder:version is not a number")?,
+        };
+        let now: Vec<Option<f64>> = now
+            .into_iter()
+            .map(|part| part.bulk().map(|text| tonumber(&text)))
+            .collect::<Result<_>>()?;
+        let [Some(seconds), Some(micros)] = now[..] else {
+            return Err("ERR TIME answered no seconds and microseconds".to_owned());
+        };
+        // `math.max(a, b)`: `b` only when greater.
+        let (a, b) = (last + 1.0, seconds * 1_000_000.0 + micros);
+        let version = format_d(if b > a { b } else { a });
+        self.redis.write(c"SET", &[&key, version.as_bytes()])?;
+        Ok(version.into_bytes())
+    }
+
+    /// The script's `apply`: applies `ops` to entity `key` of `view`.
+    fn apply(&mut self, view: &[u8], key: &[u8], ops: &[Op]) -> Result<()> {
+        let hash = self.entity(view, key);
+        let version = match &self.version {
+            Some(version) => version.clone(),
+            None => {
+                let version = self.next_version()?;
+                self.version = Some(version.clone());
+                version
+            }
+        };
+        let fields = compared(ops);
+        let mut hmget = vec![hash.as_slice()];
+        hmget.extend(fields.iter().map(|field| field.as_bytes()));
+        let stored = self.redis.read(c"HMGET", &hmget)?.array()?;
+        let mut current = HashMap::new();
+        for (field, value) in fields.into_iter().zip(stored) {
+            // `tonumber(stored[i]) or stored[i]`; absent fields stay absent.
+            if let Some(text) = value.nullable_bulk()? {
+                let value = tonumber(&text).map_or(LuaValue::Text(text), LuaValue::Number);
+                current.insert(field, value);
+            }
+        }
+        let mut entity = Entity {
+            hash,
+            version_key: self.tagged(view, key, b"v"),
+            version,
+            current,
+            writes: Some(Vec::new()),
+        };
+        let newest_before = entity.current.get("_t").cloned();
+        for op in ops {
+            match op {
+                Op::Touch { time } => {
+                    if !entity.current.contains_key("id") {
+                        entity.set("id".to_owned(), LuaValue::Text(key.to_vec()))?;
+                        let count = [self.prefix, b"larder:entities:", view].concat();
+                        self.redis.write(c"INCR", &[&count])?;
+                    }
+                    if entity.number("_t")?.is_none_or(|newest| *time > newest) {
+                        entity.set("_t".to_owned(), LuaValue::Number(*time))?;
+                    }
+                }
+                // Ties go to the later arrival.
+                Op::Last {
+                    feature,
+                    value,
+                    time,
+                } => {
+                    let time_field = format!("_t:{feature}");
+                    if entity
+                        .number(&time_field)?
+                        .is_none_or(|stored| *time >= stored)
+                    {
+                        entity.set(feature.clone(), LuaValue::Text(value.clone().into_bytes()))?;
+                        entity.set(time_field, LuaValue::Number(*time))?;
+                    }
+                }
+                Op::Tiles(tiles) => self.apply_tiles(&mut entity, view, key, tiles)?,
+                Op::Lifetime {
+                    measure,
+                    combine,
+                    value,
+                } => {
+                    let field = format!("l.{measure}");
+                    if combine == "add" {
+                        let by = number_arg(*value);
+                        let args: [&[u8]; 3] = [&entity.hash, field.as_bytes(), by.as_bytes()];
+                        self.redis.write(c"HINCRBY", &args)?;
+                    } else if improves(combine, entity.number(&field)?, *value) {
+                        entity.set(field, LuaValue::Number(*value))?;
+                    }
+                }
+                Op::Distinct {
+                    measure,
+                    member,
+                    time,
+                    retention,
+                } => {
+                    let members = self.tagged(view, key, format!("d:{measure}").as_bytes());
+                    let newest = entity.number("_t")?.ok_or("ERR the entity has no _t")?;
+                    let line = newest - retention;
+                    if *time > line {
+                        let score = number_arg(*time);
+                        let args: [&[u8]; 4] =
+                            [&members, b"GT", score.as_bytes(), member.as_bytes()];
+                        self.redis.write(c"ZADD", &args)?;
+                    }
+                    // Lookups count only members newer than the line: forgetting older ones only
+                    // bounds memory, so it is done when the newest event enters another hour.
+                    let new_hour = match &newest_before {
+                        None => true,
+                        Some(before) => {
+                            (newest / HOUR_MS).floor() > (before.number()? / HOUR_MS).floor()
+                        }
+                    };
+                    if new_hour {
+                        let line = number_arg(line);
+                        let args: [&[u8]; 3] = [&members, b"-inf", line.as_bytes()];
+                        self.redis.write(c"ZREMRANGEBYSCORE", &args)?;
+                    }
+                }
+                Op::Frequency { measure, value } => {
+                    let field = format!("c.{measure}:{value}");
+                    let args: [&[u8]; 3] = [&entity.hash, field.as_bytes(), b"1"];
+                    self.redis.write(c"HINCRBY", &args)?;
+                }
+                // What waited on this entity may read it: it is written first.
+                Op::Drain {
+                    view: waiting_view,
+                    key: waiting_key,
+                } => {
+                    entity.write(self.redis)?;
+                    let list = self.tagged(view, key, format!("pending:{waiting_view}").as_bytes());
+                    let parked = self.redis.read(c"LRANGE", &[&list, b"0", b"-1"])?.array()?;
+                    let parked: Vec<Vec<u8>> =
+                        parked.into_iter().map(Reply::bulk).collect::<Result<_>>()?;
+                    for ops in &parked {
+                        let ops = decode_ops(ops)?;
+                        self.apply(waiting_view.as_bytes(), waiting_key.as_bytes(), &ops)?;
+                    }
+                    // Every order drains; hardly any has statuses waiting.
+                    if !parked.is_empty() {
+                        self.redis.write(c"DEL", &[&list])?;
+                    }
+                }
+                Op::Other => {}
+            }
+        }
+        entity.write(self.redis)
+    }
+
+    /// The script's `tiles` branch: combines the measures into the bucket's tile of every span,
+    /// unless the bucket is `retention` or more behind the entity's newest.
+    fn apply_tiles(&self, entity: &mut Entity, view: &[u8], key: &[u8], op: &Tiles) -> Result<()> {
+        let newest_field = format!("_mx{}", op.tier);
+        let newest = entity.number(&newest_field)?;
+        let within_retention = newest.is_none_or(|newest| op.bucket > newest - op.retention);
+        if !within_retention {
+            return Ok(());
+        }
+        // Every span's tile in one HMGET and one HSET.
+        let tiles = self.tagged(view, key, op.tier.as_bytes());
+        let mut hmget = vec![tiles.as_slice()];
+        hmget.extend(op.fields.iter().map(|field| field.as_bytes()));
+        let stored: Vec<Option<Vec<u8>>> = self
+            .redis
+            .read(c"HMGET", &hmget)?
+            .array()?
+            .into_iter()
+            .map(Reply::nullable_bulk)
+            .collect::<Result<_>>()?;
+        let mut merged_tiles = Vec::new();
+        for (field, tile) in op.fields.iter().zip(&stored) {
+            let mut merged = tile.clone();
+            for measure in &op.measures {
+                merged = Some(merge(merged, &measure.id, &measure.combine, measure.value)?);
+            }
+            if merged != *tile
+                && let Some(merged) = merged
+            {
+                merged_tiles.push((field, merged));
+            }
+        }
+        if !merged_tiles.is_empty() {
+            let mut hset = vec![tiles.as_slice()];
+            for (field, value) in &merged_tiles {
+                hset.push(field.as_bytes());
+                hset.push(value);
+            }
+            self.redis.write(c"HSET", &hset)?;
+        }
+        // Checked as a tile of the second span starts (it was absent): a few buckets apart, so a
+        // hash passes TABLE_AT by a few fields at most.
+        if stored.get(1).is_none_or(Option::is_none)
+            && self.redis.read(c"HLEN", &[&tiles])?.integer()? >= TABLE_AT
+        {
+            self.redis
+                .write(c"HSETNX", &[&tiles, TABLE_FIELD, TABLE_VALUE])?;
+        }
+        if newest.is_none_or(|newest| op.bucket > newest) {
+            entity.set(newest_field, LuaValue::Number(op.bucket))?;
+            if let Some(newest) = newest
+                && (op.bucket / op.prune_every).floor() > (newest / op.prune_every).floor()
+            {
+                self.prune(&tiles, op.bucket - op.retention)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The script's `prune`: deletes the tiles of tier hash `tiles` that start at or behind bucket
+    /// `line`, in HDELs of at most 1000 fields.
+    fn prune(&self, tiles: &[u8], line: f64) -> Result<()> {
+        let mut dead = Vec::new();
+        for field in self.redis.read(c"HKEYS", &[tiles])?.array()? {
+            let field = field.bulk()?;
+            if tile_behind(&field).is_some_and(|behind| behind < line) {
+                dead.push(field);
+            }
+        }
+        for chunk in dead.chunks(1000) {
+            let mut hdel = vec![tiles];
+            hdel.extend(chunk.iter().map(Vec::as_slice));
+            self.redis.write(c"HDEL", &hdel)?;
+        }
+        Ok(())
+    }
+}
+
+/// One `apply`'s entity: the fields its operations compare against (the script's `current`) and
+/// what they change in its hash (`writes`).
+struct Entity {
+    hash: Vec<u8>,
+    version_key: Vec<u8>,
+    version: Vec<u8>,
+    current: HashMap<String, LuaValue>,
+    /// Field-value pairs for one HSET. None once written: nothing may be set after a drain (the
+    /// script would index its nil `writes`).
+    writes: Option<Vec<(String, LuaValue)>>,
+}
+
+impl Entity {
+    /// `current[field]` as an operand of a comparison or arithmetic; None when absent.
+    fn number(&self, field: &str) -> Result<Option<f64>> {
+        self.current.get(field).map(LuaValue::number).transpose()
+    }
+
+    /// The script's `set`.
+    fn set(&mut self, field: String, value: LuaValue) -> Result<()> {
+        let writes = self
+            .writes
+            .as_mut()
+            .ok_or("ERR an operation after a drain set a field (the script's `writes` is nil)")?;
+        writes.push((field.clone(), value.clone()));
+        self.current.insert(field, value);
+        Ok(())
+    }
+
+    /// The script's `write`: the collected fields in one HSET, then the entity's version; once.
+    fn write(&mut self, redis: &Context) -> Result<()> {
+        let Some(writes) = self.writes.take() else {
+            return Ok(());
+        };
+        if !writes.is_empty() {
+            let values: Vec<Vec<u8>> = writes.iter().map(|(_, value)| value.to_arg()).collect();
+            let mut hset = vec![self.hash.as_slice()];
+            for ((field, _), value) in writes.iter().zip(&values) {
+                hset.push(field.as_bytes());
+                hset.push(value);
+            }
+            redis.write(c"HSET", &hset)?;
+        }
+        redis.write(c"SET", &[&self.version_key, &self.version])?;
+        Ok(())
+    }
+}
+
+/// A value as the script holds it: a Lua number (a double), or a string.
+#[derive(Clone)]
+enum LuaValue {
+    Number(f64),
+    Text(Vec<u8>),
+}
+
+impl LuaValue {
+    /// As an operand of a comparison or of arithmetic. Lua would convert a string that reads as
+    /// a number for arithmetic, but a string only gets here from a stored field that does not
+    /// read as one (or from a `last` feature named like a field the script keeps), so it fails.
+    fn number(&self) -> Result<f64> {
+        match self {
+            LuaValue::Number(number) => Ok(*number),
+            LuaValue::Text(text) => Err(format!(
+                "ERR attempt to compare number with string {:?}",
+                String::from_utf8_lossy(text)
+            )),
+        }
+    }
+
+    /// As `redis.call` passes it to Redis.
+    fn to_arg(&self) -> Vec<u8> {
+        match self {
+            LuaValue::Number(number) => number_arg(*number).into_bytes(),
+            LuaValue::Text(text) => text.clone(),
+        }
+    }
+}
+
+/// One operation as encode.rs writes it, `[kind, …]`: the script's `op`, whose `op[n]` is the
+/// array's element n - 1. Strings and numbers are where encode.rs puts them.
+enum Op {
+    Touch {
+        time: f64,
+    },
+    Last {
+        feature: String,
+        value: String,
+        time: f64,
+    },
+    Tiles(Tiles),
+    Lifetime {
+        measure: String,
+        combine: String,
+        value: f64,
+    },
+    Distinct {
+        measure: String,
+        member: String,
+        time: f64,
+        retention: f64,
+    },
+    Frequency {
+        measure: String,
+        value: String,
+    },
+    Drain {
+        view: String,
+        key: String,
+    },
+    /// A kind the script has no branch for: it skips it, and so does the port.
+    Other,
+}
+
+struct Tiles {
+    /// The tier's tag (`m`, `h`).
+    tier: String,
+    bucket: f64,
+    retention: f64,
+    prune_every: f64,
+    /// The tile holding the bucket in every span, finest first.
+    fields: Vec<String>,
+    measures: Vec<TileMeasure>,
+}
+
+struct TileMeasure {
+    id: String,
+    /// `add`, `min` or `max`.
+    combine: String,
+    value: f64,
+}
+
+/// `cjson.decode` of a group's operations.
+fn decode_ops(json: &[u8]) -> Result<Vec<Op>> {
+    let ops: Vec<Value> = serde_json::from_slice(json)
+        .map_err(|error| format!("ERR operations are not a JSON array: {error}"))?;
+    ops.iter().map(Op::decode).collect()
+}
+
+impl Op {
+    fn decode(op: &Value) -> Result<Op> {
+        let op = op
+            .as_array()
+            .ok_or_else(|| format!("ERR operation {op} is not an array"))?;
+        Ok(match op.first().and_then(Value::as_str) {
+            Some("touch") => Op::Touch {
+                time: number_at(op, 2)?,
+            },
+            Some("last") => Op::Last {
+                feature: text_at(op, 2)?,
+                value: text_at(op, 3)?,
+                time: number_at(op, 4)?,
+            },
+            Some("tiles") => Op::Tiles(Tiles {
+                tier: text_at(op, 2)?,
+                bucket: number_at(op, 3)?,
+                retention: number_at(op, 4)?,
+                prune_every: number_at(op, 5)?,
+                fields: list_at(op, 6)?
+                    .iter()
+                    .map(|field| field.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| malformed(op, 6, "a list of strings"))?,
+                measures: list_at(op, 7)?
+                    .iter()
+                    .map(TileMeasure::decode)
+                    .collect::<Result<_>>()?,
+            }),
+            Some("lifetime") => Op::Lifetime {
+                measure: text_at(op, 2)?,
+                combine: text_at(op, 3)?,
+                value: number_at(op, 4)?,
+            },
+            Some("distinct") => Op::Distinct {
+                measure: text_at(op, 2)?,
+                member: text_at(op, 3)?,
+                time: number_at(op, 4)?,
+                retention: number_at(op, 5)?,
+            },
+            Some("frequency") => Op::Frequency {
+                measure: text_at(op, 2)?,
+                value: text_at(op, 3)?,
+            },
+            Some("drain") => Op::Drain {
+                view: text_at(op, 2)?,
+                key: text_at(op, 3)?,
+            },
+            _ => Op::Other,
+        })
+    }
+}
+
+impl TileMeasure {
+    /// `{measure, combine, value}`.
+    fn decode(measure: &Value) -> Result<TileMeasure> {
+        let measure = measure
+            .as_array()
+            .ok_or_else(|| format!("ERR tile measure {measure} is not an array"))?;
+        Ok(TileMeasure {
+            id: text_at(measure, 1)?,
+            combine: text_at(measure, 2)?,
+            value: number_at(measure, 3)?,
+        })
+    }
+}
+
+/// `op[n]`, a string.
+fn text_at(op: &[Value], n: usize) -> Result<String> {
+    let text = op.get(n - 1).and_then(Value::as_str).map(str::to_owned);
+    text.ok_or_else(|| malformed(op, n, "a string"))
+}
+
+/// `op[n]`, a number: a double, as cjson decodes every JSON number.
+fn number_at(op: &[Value], n: usize) -> Result<f64> {
+    op.get(n - 1)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| malformed(op, n, "a number"))
+}
+
+/// `op[n]`, an array.
+fn list_at(op: &[Value], n: usize) -> Result<&[Value]> {
+    let list = op.get(n - 1).and_then(Value::as_array).map(Vec::as_slice);
+    list.ok_or_else(|| malformed(op, n, "an array"))
+}
+
+fn malformed(op: &[Value], n: usize, expected: &str) -> String {
+    format!(
+        "ERR {} has no {expected} at [{n}]",
+        Value::from(op.to_vec())
+    )
+}
+
+/// The script's `compared`: the fields of the entity hash that `ops` compare against.
+fn compared(ops: &[Op]) -> Vec<String> {
+    let mut fields = vec!["id".to_owned(), "_t".to_owned()];
+    for op in ops {
+        match op {
+            Op::Last { feature, .. } => fields.push(format!("_t:{feature}")),
+            Op::Tiles(tiles) => fields.push(format!("_mx{}", tiles.tier)),
+            Op::Lifetime {
+                measure, combine, ..
+            } if combine != "add" => fields.push(format!("l.{measure}")),
+            _ => {}
+        }
+    }
+    fields
+}
+
+/// The script's `improves`: whether `how` ('add', 'min' or 'max') changes `current` (absent:
+/// None) given `value`.
+fn improves(how: &str, current: Option<f64>, value: f64) -> bool {
+    match current {
+        None => true,
+        Some(current) => (how == "min" && value < current) || (how == "max" && value > current),
+    }
+}
+
+/// The script's `merge`: combines `value` into measure `id` of a packed tile value
+/// (`{measure}:{value},…`; absent: None).
+fn merge(packed: Option<Vec<u8>>, id: &str, how: &str, value: f64) -> Result<Vec<u8>> {
+    let Some(packed) = packed else {
+        return Ok(format!("{id}:{}", format_d(value)).into_bytes());
+    };
+    // The first `,{id}:` in `,{packed}`, as the script looks for it.
+    let needle = format!(",{id}:");
+    let haystack = [b",".as_slice(), packed.as_slice()].concat();
+    let found = haystack
+        .windows(needle.len())
+        .position(|window| window == needle.as_bytes());
+    let Some(start) = found else {
+        let mut packed = packed;
+        packed.extend_from_slice(format!(",{id}:{}", format_d(value)).as_bytes());
+        return Ok(packed);
+    };
+    // The match ends just after the colon; positions in `packed` are one less than in `haystack`.
+    let value_start = start + needle.len() - 1;
+    let value_end = packed[value_start..]
+        .iter()
+        .position(|&byte| byte == b',')
+        .map_or(packed.len(), |comma| value_start + comma);
+    let current = tonumber(&packed[value_start..value_end]);
+    let value = if how == "add" {
+        current.ok_or_else(|| {
+            format!(
+                "ERR attempt to perform arithmetic on a nil value: measure {id} of tile {:?}",
+                String::from_utf8_lossy(&packed)
+            )
+        })? + value
+    } else if improves(how, current, value) {
+        value
+    } else {
+        return Ok(packed);
+    };
+    let value = format_d(value);
+    Ok([
+        &packed[..value_start],
+        value.as_bytes(),
+        &packed[value_end..],
+    ]
+    .concat())
+}
+
+/// The bucket before the first of a tile, from the tile's field (`{index}` or `{index}x{span}`,
+/// covering buckets `(span·(index-1), span·index]`), read as the script's pattern
+/// `^(%-?%d+)x?(%d*)` reads it (no span: 1). None for a field that does not start with an index.
+fn tile_behind(field: &[u8]) -> Option<f64> {
+    let sign = usize::from(field.first() == Some(&b'-'));
+    let index_end = sign
+        + field[sign..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+    if index_end == sign {
+        return None;
+    }
+    let rest = &field[index_end..];
+    let rest = rest.strip_prefix(b"x").unwrap_or(rest);
+    let span_end = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let index = tonumber(&field[..index_end])?;
+    let span = tonumber(&rest[..span_end]).unwrap_or(1.0);
+    Some(span * (index - 1.0))
+}
+
+/// Lua 5.1's `tonumber` of a string: C's `strtod` of the whole string but for blanks around it;
+/// None when it is not a number. (Lua also reads `0x…` as hexadecimal; no value the script
+/// reads is written that way.)
+fn tonumber(text: &[u8]) -> Option<f64> {
+    // Lua hands C the string, which ends at its first NUL.
+    let text = text.split(|&byte| byte == 0).next()?;
+    let text = std::str::from_utf8(text).ok()?;
+    let is_c_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
+    let text = text.trim_matches(is_c_space);
+    text.parse().ok()
+}
+
+/// Lua 5.1's `string.format('%d', n)`: `n` cast to a C `long`, i.e. truncated toward zero.
+fn format_d(n: f64) -> String {
+    (n as i64).to_string()
+}
+
+/// A Lua number as `redis.call` passes it to Redis: C's `%.17g`. Integers below 10^17 print as
+/// plain integers.
+fn number_arg(n: f64) -> String {
+    if n.is_nan() {
+        return String::from(if n.is_sign_negative() { "-nan" } else { "nan" });
+    }
+    if n.is_infinite() {
+        return String::from(if n < 0.0 { "-inf" } else { "inf" });
+    }
+    // The 17 significant digits, rounded as printf rounds them, and the decimal exponent.
+    let scientific = format!("{:.16e}", n.abs());
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("exponential notation has an exponent");
+    let exponent: i32 = exponent.parse().expect("the exponent is an integer");
+    let digits = mantissa.replace('.', "");
+    let sign = if n.is_sign_negative() { "-" } else { "" };
+    if (-4..17).contains(&exponent) {
+        // Plain notation, trailing zeros of the fraction dropped, and the point with them.
+        let (whole, fraction) = if exponent >= 0 {
+            digits.split_at(exponent as usize + 1)
+        } else {
+            ("0", digits.as_str())
+        };
+        let leading_zeros = if exponent < 0 {
+            (-exponent - 1) as usize
+        } else {
+            0
+        };
+        let fraction = format!("{}{fraction}", "0".repeat(leading_zeros));
+        let fraction = fraction.trim_end_matches('0');
+        if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let rest = rest.trim_end_matches('0');
+        let point = if rest.is_empty() { "" } else { "." };
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        format!(
+            "{sign}{first}{point}{rest}e{exponent_sign}{:02}",
+            exponent.abs()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_reach_redis_as_redis_call_formats_them() {
+        assert_eq!(number_arg(1_546_300_800_000.0), "1546300800000");
+        assert_eq!(number_arg(-1.0), "-1");
+        assert_eq!(number_arg(0.0), "0");
+        assert_eq!(number_arg(-0.0), "-0");
+        assert_eq!(number_arg(0.5), "0.5");
+        assert_eq!(number_arg(0.1), "0.10000000000000001");
+        assert_eq!(number_arg(1e-4), "0.0001");
+        assert_eq!(number_arg(1e-5), "1.0000000000000001e-05");
+        assert_eq!(number_arg(1e16), "10000000000000000");
+        assert_eq!(number_arg(1e17), "1e+17");
+        assert_eq!(number_arg(2f64.powi(60)), "1.152921504606847e+18");
+    }
+
+    #[test]
+    fn format_d_truncates_toward_zero() {
+        assert_eq!(format_d(12.0), "12");
+        assert_eq!(format_d(-3.7), "-3");
+        assert_eq!(format_d(1_546_300_800_000_123.0), "1546300800000123");
+    }
+
+    #[test]
+    fn tonumber_reads_as_lua_does() {
+        assert_eq!(tonumber(b"42"), Some(42.0));
+        assert_eq!(tonumber(b" -7 \n"), Some(-7.0));
+        assert_eq!(tonumber(b"1e3"), Some(1000.0));
+        assert_eq!(tonumber(b"12\0junk"), Some(12.0));
+        assert_eq!(tonumber(b""), None);
+        assert_eq!(tonumber(b"12x"), None);
+        assert_eq!(tonumber(b"abc"), None);
+    }
+
+    fn merged(packed: Option<&str>, id: &str, how: &str, value: f64) -> String {
+        let packed = packed.map(|packed| packed.as_bytes().to_vec());
+        String::from_utf8(merge(packed, id, how, value).expect("merges")).expect("UTF-8")
+    }
+
+    #[test]
+    fn merge_combines_one_measure_of_a_packed_tile() {
+        assert_eq!(merged(None, "m1", "add", 5.0), "m1:5");
+        assert_eq!(merged(Some("m1:5"), "m1", "add", 2.0), "m1:7");
+        assert_eq!(merged(Some("m1:5,m2:9"), "m2", "min", 3.0), "m1:5,m2:3");
+        assert_eq!(merged(Some("m1:5,m2:9"), "m2", "min", 10.0), "m1:5,m2:9");
+        assert_eq!(merged(Some("m1:5,m2:9"), "m1", "max", 6.0), "m1:6,m2:9");
+        assert_eq!(merged(Some("m1:5"), "m3", "max", -4.0), "m1:5,m3:-4");
+        // `1` is not the end of `m1`.
+        assert_eq!(merged(Some("m1:5"), "1", "add", 1.0), "m1:5,1:1");
+        assert!(merge(Some(b"m1:x".to_vec()), "m1", "add", 1.0).is_err());
+    }
+
+    #[test]
+    fn tiles_are_read_from_their_fields() {
+        assert_eq!(tile_behind(b"12"), Some(11.0));
+        assert_eq!(tile_behind(b"3x5"), Some(10.0));
+        assert_eq!(tile_behind(b"-2x4"), Some(-12.0));
+        assert_eq!(tile_behind(b"7y"), Some(6.0));
+        assert_eq!(tile_behind(b"_"), None);
+        assert_eq!(tile_behind(b"-x"), None);
+    }
+
+    #[test]
+    fn operations_decode_as_encode_rs_writes_them() {
+        let json = br#"[["touch",1546300800000],["last","status","paid",1546300800000],
+            ["tiles","m",25771680,1500,60,["25771680","5154336x5"],[["m1","add",1]]],
+            ["lifetime","m2","max",1250],["distinct","m3","u1",1546300800000,86400000],
+            ["frequency","m4","card"],["drain","order","o1"],["later"]]"#;
+        let ops = decode_ops(json).expect("decodes");
+        assert_eq!(ops.len(), 8);
+        assert!(matches!(ops[0], Op::Touch { time } if time == 1_546_300_800_000.0));
+        assert!(matches!(&ops[2], Op::Tiles(tiles)
+            if tiles.fields == ["25771680", "5154336x5"] && tiles.measures[0].combine == "add"));
+        assert!(matches!(ops[7], Op::Other));
+        assert_eq!(compared(&ops), ["id", "_t", "_t:status", "_mxm", "l.m2"]);
+    }
+}

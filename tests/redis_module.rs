@@ -1,0 +1,151 @@
+//! larder's Redis module (crates/redis-module) stores exactly what the ingest script stores: the
+//! same events, sent in the same order to an API on a Redis with the module loaded and to one on
+//! a Redis without it, end in the same keys with the same contents. `make test` starts the
+//! module's Redis (`deploy/local/ensure-redis-module.sh`, 127.0.0.1:6380).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use deadpool_redis::redis;
+use larder_e2e::{
+    TestApp, consumer_event, order_event, restaurant_event, status_event, test_settings,
+};
+use serde_json::Value;
+
+fn module_redis_url() -> String {
+    std::env::var("LARDER_TEST_MODULE_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6380/9".into())
+}
+
+/// January 2019, `minutes` after its start, as the sources write times.
+fn at(minutes: u64) -> String {
+    let (day, rest) = (1 + minutes / 1440, minutes % 1440);
+    format!("2019-01-{day:02}T{:02}:{:02}:00.000Z", rest / 60, rest % 60)
+}
+
+const ORDERS: u64 = 600;
+
+fn order(i: u64) -> Value {
+    let amount = 10.5 + ((i * 37) % 90) as f64;
+    order_event(
+        &format!("O{i}"),
+        &format!("R{}", i % 5),
+        &format!("C{}", i % 40),
+        amount,
+        &at(i * 67),
+    )
+}
+
+/// Every order is placed a minute after it is created; one in seven is cancelled, the rest
+/// concluded half an hour later.
+fn statuses(orders: std::ops::Range<u64>) -> Vec<Value> {
+    orders
+        .flat_map(|i| {
+            let (order, t) = (format!("O{i}"), i * 67);
+            let end = if i % 7 == 0 { "CANCELLED" } else { "CONCLUDED" };
+            [
+                status_event(&format!("S{i}a"), &order, "PLACED", &at(t + 1)),
+                status_event(&format!("S{i}b"), &order, end, &at(t + 30)),
+            ]
+        })
+        .collect()
+}
+
+/// Posts the same sequence to `app`: statuses ahead of their orders (they wait for them), the
+/// orders (four weeks, five restaurants: tiles of every span, pruning, distinct sets), the
+/// other statuses, consumers and restaurants, then duplicates and one order's update.
+async fn ingest(app: &TestApp) -> Vec<(u64, u64, u64)> {
+    let orders: Vec<Value> = (0..ORDERS).map(order).collect();
+    let consumers: Vec<Value> = (0..40).map(|c| consumer_event(&format!("C{c}"))).collect();
+    let restaurants: Vec<Value> = (0..5)
+        .map(|r| restaurant_event(&format!("R{r}"), 40.0 + r as f64))
+        .collect();
+    let mut updated = order(5);
+    updated["order_total_amount"] = Value::from(99.0);
+    vec![
+        app.post_batches("status", &statuses(0..50)).await,
+        app.post_batches("order", &orders).await,
+        app.post_batches("status", &statuses(50..ORDERS)).await,
+        app.post_batches("consumer", &consumers).await,
+        app.post_batches("restaurant", &restaurants).await,
+        app.post_batches("status", &statuses(0..100)).await,
+        app.post_batches("order", &[updated]).await,
+    ]
+}
+
+async fn module_calls(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_larder.ingest:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+async fn has_module(url: &str) -> bool {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: Vec<redis::Value> = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("LARDER.INGEST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.first().is_some_and(|v| *v != redis::Value::Nil)
+}
+
+#[tokio::test]
+async fn the_module_stores_exactly_what_the_script_stores() {
+    let script = TestApp::spawn().await;
+    assert!(
+        !has_module(&script.settings.redis.url).await,
+        "the script's Redis must not have the module"
+    );
+    let mut settings = test_settings();
+    settings.redis.url = module_redis_url();
+    let module = TestApp::spawn_with(settings).await;
+    assert!(
+        has_module(&module.settings.redis.url).await,
+        "{} has no LARDER.INGEST: start it with deploy/local/ensure-redis-module.sh",
+        module.settings.redis.url
+    );
+
+    let calls_before = module_calls(&module.settings.redis.url).await;
+    let answers = ingest(&script).await;
+    assert_eq!(ingest(&module).await, answers);
+    assert!(module_calls(&module.settings.redis.url).await > calls_before);
+    // Every event accepted once; the repeated statuses are duplicates.
+    let accepted: u64 = answers.iter().map(|a| a.0).sum();
+    let duplicate: u64 = answers.iter().map(|a| a.1).sum();
+    assert_eq!(
+        (accepted, duplicate),
+        (2 * ORDERS + ORDERS + 40 + 5 + 1, 200)
+    );
+
+    let stored = script.dump().await;
+    assert!(
+        stored
+            .iter()
+            .any(|(key, _)| key.starts_with("{rtf_restaurant:R0}:h")),
+        "no hour tiles: the comparison would miss the tile merge"
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|(key, _)| key.starts_with("{rtf_restaurant:R0}:d:")),
+        "no distinct set"
+    );
+    let natively = module.dump().await;
+    assert_eq!(stored.len(), natively.len());
+    for ((key, content), (native_key, native_content)) in stored.iter().zip(&natively) {
+        assert_eq!(key, native_key);
+        assert_eq!(content, native_content, "{key}");
+    }
+    script.cleanup().await;
+    module.cleanup().await;
+}
