@@ -5,7 +5,8 @@
 # release API into a Redis of its own (port 6393, nothing else on it; no worker, so the event log
 # is not trimmed). Prints the replay's report and Redis' own time: EVALSHA µs in all and, every
 # 20 s, per script call (a call carries up to `redis.events_per_script` events of one source).
-# Usage: N=1200000 bash benches/replay_prefix.sh LABEL
+# MODULE=1 loads larder's Redis module, so the API ingests with LARDER.INGEST instead of the script.
+# Usage: N=1200000 [MODULE=1] bash benches/replay_prefix.sh LABEL
 set -eu
 cd "$(dirname "$0")/.."
 LABEL="${1:-prefix}"
@@ -16,6 +17,11 @@ PREFIX="/tmp/larder-prefix-$N"
 PORT=6393 API_PORT=8793
 
 cargo build --release --quiet -p larder-api -p larder-cli
+LOAD=()
+if [ -n "${MODULE:-}" ]; then
+    cargo build --release --quiet -p larder-redis-module
+    LOAD=(--loadmodule "$(realpath "$BIN/liblarder_redis_module.so")")
+fi
 [ -d "$DATA" ] || "$BIN/larder" generate --out "$DATA" --orders 3600000 --seed 3
 if [ ! -d "$PREFIX" ]; then
     # Orders and statuses are written in event-time order: a prefix is the first days.
@@ -27,7 +33,7 @@ if [ ! -d "$PREFIX" ]; then
 fi
 
 redis-cli -p "$PORT" shutdown nosave 2>/dev/null || true
-redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile "/tmp/larder-redis-$PORT.log"
+redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile "/tmp/larder-redis-$PORT.log" "${LOAD[@]}"
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
     LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS=60 \
@@ -36,7 +42,8 @@ SAMPLER=
 trap 'kill $API $SAMPLER 2>/dev/null; redis-cli -p "$PORT" shutdown nosave 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
 
-evalsha() { redis-cli -p "$PORT" info commandstats 2>/dev/null | awk -F'[=,]' '/cmdstat_evalsha/ {print $2, $4}'; }
+# Calls and µs of the ingest command: the script's EVALSHA or the module's LARDER.INGEST.
+evalsha() { redis-cli -p "$PORT" info commandstats 2>/dev/null | awk -F'[=,]' '/cmdstat_(evalsha|larder.ingest):/ {c += $2; u += $4} END {print c + 0, u + 0}'; }
 ( start=$(date +%s); while sleep 20; do echo "$(( $(date +%s) - start )) $(evalsha)"; done ) \
     | awk '{ if (c != "") printf "%4d s: %.1f ms of Redis per script call\n", $1, ($3 - u) / 1000 / ($2 - c + 1e-9); fflush() } { c = $2; u = $3 }' &
 SAMPLER=$!
@@ -44,7 +51,7 @@ start=$(date +%s.%N)
 "$BIN/larder" replay --url "http://127.0.0.1:$API_PORT" --progress quiet "$PREFIX"
 kill $SAMPLER 2>/dev/null || true
 echo "$LABEL: replay $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s," \
-    "EVALSHA $(evalsha | awk '{printf "%.1f s in %d calls", $2 / 1e6, $1}'), Redis used memory" \
+    "ingest calls $(evalsha | awk '{printf "%.1f s in %d calls", $2 / 1e6, $1}'), Redis used memory" \
     "$(redis-cli -p "$PORT" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
 redis-cli -p "$PORT" info commandstats > "/tmp/larder-prefix-commandstats-$LABEL.txt"
 echo "commands: /tmp/larder-prefix-commandstats-$LABEL.txt"

@@ -11,7 +11,8 @@
 # has changed.
 # With FLOOR=1 it instead runs the shipped script's call and then the commands that call ran,
 # pipelined as plain commands, and prints Redis' CPU per order for both (script_cost.py floor).
-# Usage: bash benches/script_cost.sh [SCRIPT.lua ...]   (ROUNDS=2 CALLS=100 FLOOR=)
+# A SCRIPT named `module` runs the call as LARDER.INGEST, larder's Redis module (loaded always).
+# Usage: bash benches/script_cost.sh [SCRIPT.lua|module ...]   (ROUNDS=2 CALLS=100 FLOOR=)
 set -eu
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release"
@@ -21,12 +22,13 @@ PORT=6396 API_PORT=8796
 SCRIPTS=("$@")
 [ ${#SCRIPTS[@]} -gt 0 ] || SCRIPTS=(crates/redis/src/ingest.lua)
 
-cargo build --release --quiet -p larder-api -p larder-cli
+cargo build --release --quiet -p larder-api -p larder-cli -p larder-redis-module
+MODULE="$(realpath "$BIN/liblarder_redis_module.so")"
 [ -d "$DATA" ] || "$BIN/larder" generate --out "$DATA" --orders 3600000 --seed 3
 start_redis() {
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --dir "$WORK" \
-        --dbfilename state.rdb --logfile "$WORK/redis.log"
+        --dbfilename state.rdb --logfile "$WORK/redis.log" --loadmodule "$MODULE"
     for _ in $(seq 100); do redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && return; sleep 0.1; done
 }
 trap 'kill ${API:-} 2>/dev/null; redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
