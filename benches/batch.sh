@@ -8,6 +8,8 @@
 #   RAW_TTL=60: expire raw_{source}:{id} hashes after 60 s, so the full scale (3.6 M orders,
 #   ≈15 M events) fits in this machine's Redis; KEEP=1 keeps the work directory; REUSE=DIR runs
 #   the jobs again on a kept directory's lake, without generating or replaying.
+#   MODULE=1: the API writes to a Redis of its own (port 6394) with larder's module loaded, so
+#   ingestion runs LARDER.INGEST instead of the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,17 +19,28 @@ PORT="${BENCH_PORT:-8791}"
 DB=13
 WORK="${REUSE:-$(mktemp -d /tmp/larder-batch.XXXX)}"
 BIN="${CARGO_TARGET_DIR:-target}/release"
-export LARDER__REDIS__URL="redis://127.0.0.1:6379/$DB" LARDER__LOG__LEVEL=warn \
+RPORT=6379
+[ -n "${MODULE:-}" ] && RPORT=6394
+REDIS=(redis-cli -p "$RPORT" -n "$DB")
+export LARDER__REDIS__URL="redis://127.0.0.1:$RPORT/$DB" LARDER__LOG__LEVEL=warn \
        LARDER__LAKE__ROOT="$WORK/lake" LARDER__LAKE__CACHE_DIR="$WORK/cache" \
        LARDER__BATCH__RESULTS_DIR="$WORK/results" LARDER__SERVER__BIND="127.0.0.1:$PORT" \
        LARDER__REDIS__RAW_TTL_SECS="${RAW_TTL:-0}"
 
 bash deploy/local/ensure-redis.sh
 cargo build --release --quiet -p larder-api -p larder-cli -p larder-worker
-redis-cli -n "$DB" flushdb >/dev/null
+if [ -n "${MODULE:-}" ]; then
+    cargo build --release --quiet -p larder-redis-module
+    redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
+    redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --logfile "/tmp/larder-redis-$RPORT.log" \
+        --loadmodule "$(realpath "$BIN/liblarder_redis_module.so")"
+    for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+"${REDIS[@]}" flushdb >/dev/null
 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
 "$BIN/larder-worker" > "$WORK/worker.log" 2>&1 & WORKER=$!
-trap 'kill $API $WORKER 2>/dev/null; [ -n "${KEEP:-}${REUSE:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
+trap 'kill $API $WORKER 2>/dev/null; [ -z "${MODULE:-}" ] || redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1; [ -n "${KEEP:-}${REUSE:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 
 if [ -z "${REUSE:-}" ]; then
@@ -36,11 +49,11 @@ if [ -z "${REUSE:-}" ]; then
     start=$(date +%s.%N)
     echo "\$ larder replay --url http://127.0.0.1:$PORT --progress quiet DIR   (worker flushing meanwhile)"
     "$BIN/larder" replay --url "http://127.0.0.1:$PORT" --progress quiet "$WORK/data"
-    backlog() { for s in order status restaurant consumer; do redis-cli -n "$DB" xlen "events:$s"; done | awk '{t += $1} END {print t}'; }
+    backlog() { for s in order status restaurant consumer; do "${REDIS[@]}" xlen "events:$s"; done | awk '{t += $1} END {print t}'; }
     while [ "$(backlog)" != 0 ]; do sleep 1; done
     echo "replay + lake flush done (every stream empty) after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
     echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
-    echo "Redis used memory: $(redis-cli info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $(redis-cli info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
+    echo "Redis used memory: $("${REDIS[@]}" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $("${REDIS[@]}" info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
 fi
 
 for job in simple_feature feature-history; do

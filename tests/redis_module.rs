@@ -108,7 +108,7 @@ async fn the_module_stores_exactly_what_the_script_stores() {
     );
     let mut settings = test_settings();
     settings.redis.url = module_redis_url();
-    let module = TestApp::spawn_with(settings).await;
+    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
     assert!(
         has_module(&module.settings.redis.url).await,
         "{} has no LARDER.INGEST: start it with deploy/local/ensure-redis-module.sh",

@@ -43,7 +43,7 @@ async fn ingestion_falls_back_to_the_script_when_the_module_goes() {
     let mut settings = test_settings();
     settings.redis.url = std::env::var("LARDER_TEST_MODULE_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6380/9".into());
-    let app = TestApp::spawn_with(settings).await;
+    let app = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
     let client = redis::Client::open(app.settings.redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let path = module_path(&mut conn)

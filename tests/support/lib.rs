@@ -60,19 +60,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> Self {
+        Self::spawn_inspecting(settings, &test_redis_url()).await
+    }
+
+    /// An application whose keys the test reads at `redis_url`: the Redis its settings name may
+    /// be a proxy, or not running at all.
+    pub async fn spawn_inspecting(settings: Settings, redis_url: &str) -> Self {
         let app = Application::build(&settings).expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let client = redis::Client::open(settings.redis.url.as_str()).expect("redis url");
+        let client = redis::Client::open(redis_url).expect("redis url");
         let redis = client
             .get_multiplexed_async_connection()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the tests need Redis at {} (`make test` starts it): {e}",
-                    settings.redis.url
-                )
-            });
+            .unwrap_or_else(|e| panic!("the tests need Redis at {redis_url}: {e}"));
         Self {
             address,
             prefix: settings.redis.key_prefix.clone(),
