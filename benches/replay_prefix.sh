@@ -3,8 +3,8 @@
 # twenty-odd: generates the full-scale data (3.6 M orders over 62 days), keeps the first N orders, as
 # many statuses, consumers in proportion and every restaurant, and replays them through a
 # release API into a Redis of its own (port 6393, nothing else on it; no worker, so the event log
-# is not trimmed). Prints the replay's report and Redis' own time: EVALSHA µs in all and, every
-# 20 s, per script call (a call carries up to `redis.events_per_script` events of one source).
+# is not trimmed). Prints the replay's report and Redis' own time: in the ingest calls in all and,
+# every 20 s, per call (a call carries up to `redis.events_per_script` events of one source).
 # MODULE=1 loads larder's Redis module, so the API ingests with LARDER.INGEST instead of the script.
 # Usage: N=1200000 [MODULE=1] bash benches/replay_prefix.sh LABEL
 set -eu
@@ -43,15 +43,15 @@ trap 'kill $API $SAMPLER 2>/dev/null; redis-cli -p "$PORT" shutdown nosave 2>/de
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
 
 # Calls and µs of the ingest command: the script's EVALSHA or the module's LARDER.INGEST.
-evalsha() { redis-cli -p "$PORT" info commandstats 2>/dev/null | awk -F'[=,]' '/cmdstat_(evalsha|larder.ingest):/ {c += $2; u += $4} END {print c + 0, u + 0}'; }
-( start=$(date +%s); while sleep 20; do echo "$(( $(date +%s) - start )) $(evalsha)"; done ) \
+ingest_calls() { redis-cli -p "$PORT" info commandstats 2>/dev/null | awk -F'[=,]' '/cmdstat_(evalsha|larder.ingest):/ {c += $2; u += $4} END {print c + 0, u + 0}'; }
+( start=$(date +%s); while sleep 20; do echo "$(( $(date +%s) - start )) $(ingest_calls)"; done ) \
     | awk '{ if (c != "") printf "%4d s: %.1f ms of Redis per script call\n", $1, ($3 - u) / 1000 / ($2 - c + 1e-9); fflush() } { c = $2; u = $3 }' &
 SAMPLER=$!
 start=$(date +%s.%N)
 "$BIN/larder" replay --url "http://127.0.0.1:$API_PORT" --progress quiet "$PREFIX"
 kill $SAMPLER 2>/dev/null || true
 echo "$LABEL: replay $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s," \
-    "ingest calls $(evalsha | awk '{printf "%.1f s in %d calls", $2 / 1e6, $1}'), Redis used memory" \
+    "ingest calls $(ingest_calls | awk '{printf "%.1f s in %d calls", $2 / 1e6, $1}'), Redis used memory" \
     "$(redis-cli -p "$PORT" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
 redis-cli -p "$PORT" info commandstats > "/tmp/larder-prefix-commandstats-$LABEL.txt"
 echo "commands: /tmp/larder-prefix-commandstats-$LABEL.txt"

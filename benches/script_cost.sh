@@ -11,7 +11,8 @@
 # has changed.
 # With FLOOR=1 it instead runs the shipped script's call and then the commands that call ran,
 # pipelined as plain commands, and prints Redis' CPU per order for both (script_cost.py floor).
-# A SCRIPT named `module` runs the call as LARDER.INGEST, larder's Redis module (loaded always).
+# A SCRIPT named `module` runs the call as LARDER.INGEST, larder's Redis module (loaded for the
+# rounds, not while the state is built: the capture needs the API to send the script's EVALSHA).
 # Usage: bash benches/script_cost.sh [SCRIPT.lua|module ...]   (ROUNDS=2 CALLS=100 FLOOR=)
 set -eu
 cd "$(dirname "$0")/.."
@@ -25,10 +26,11 @@ SCRIPTS=("$@")
 cargo build --release --quiet -p larder-api -p larder-cli -p larder-redis-module
 MODULE="$(realpath "$BIN/liblarder_redis_module.so")"
 [ -d "$DATA" ] || "$BIN/larder" generate --out "$DATA" --orders 3600000 --seed 3
+# Redis from the saved state; arguments go to redis-server.
 start_redis() {
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --dir "$WORK" \
-        --dbfilename state.rdb --logfile "$WORK/redis.log" --loadmodule "$MODULE"
+        --dbfilename state.rdb --logfile "$WORK/redis.log" "$@"
     for _ in $(seq 100); do redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && return; sleep 0.1; done
 }
 trap 'kill ${API:-} 2>/dev/null; redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
@@ -52,12 +54,12 @@ if [ ! -f "$WORK/state.rdb" ]; then
 fi
 for _ in $(seq "${ROUNDS:-2}"); do
     if [ -n "${FLOOR:-}" ]; then
-        start_redis
+        start_redis --loadmodule "$MODULE"
         BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py floor "$WORK/call.json" "${CALLS:-100}"
         continue
     fi
     for script in "${SCRIPTS[@]}"; do
-        start_redis
+        start_redis --loadmodule "$MODULE"
         BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$script" "$WORK/call.json" "${CALLS:-100}"
     done
 done

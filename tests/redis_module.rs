@@ -7,14 +7,10 @@
 
 use deadpool_redis::redis;
 use larder_e2e::{
-    TestApp, consumer_event, order_event, restaurant_event, status_event, test_settings,
+    TestApp, consumer_event, module_redis_url, order_event, restaurant_event, status_event,
+    test_settings,
 };
 use serde_json::Value;
-
-fn module_redis_url() -> String {
-    std::env::var("LARDER_TEST_MODULE_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6380/9".into())
-}
 
 /// January 2019, `minutes` after its start, as the sources write times.
 fn at(minutes: u64) -> String {

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use deadpool_redis::redis;
-use larder_e2e::{TestApp, order_event, test_settings};
+use larder_e2e::{TestApp, module_redis_url, order_event, test_settings};
 use serde_json::Value;
 
 fn orders(from: u64, to: u64) -> Vec<Value> {
@@ -41,8 +41,7 @@ async fn module_path(conn: &mut redis::aio::MultiplexedConnection) -> Option<Str
 #[tokio::test]
 async fn ingestion_falls_back_to_the_script_when_the_module_goes() {
     let mut settings = test_settings();
-    settings.redis.url = std::env::var("LARDER_TEST_MODULE_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6380/9".into());
+    settings.redis.url = module_redis_url();
     let app = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
     let client = redis::Client::open(app.settings.redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();

@@ -15,6 +15,12 @@ pub fn test_redis_url() -> String {
     std::env::var("LARDER_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/9".into())
 }
 
+/// The second Redis, with larder's module loaded (`deploy/local/ensure-redis-module.sh`).
+pub fn module_redis_url() -> String {
+    std::env::var("LARDER_TEST_MODULE_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6380/9".into())
+}
+
 fn unique_prefix() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
