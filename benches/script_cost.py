@@ -2,7 +2,7 @@
 
 capture API ORDERS CALL: posts the last 200 orders of ORDERS (new ids) as one batch and saves the
     EVALSHA that reached Redis to CALL (JSON list of its arguments).
-run SCRIPT CALL N: loads SCRIPT (`module`: calls LARDER.INGEST instead), runs the saved call N times with fresh order ids (redis-benchmark
+run SCRIPT CALL N: loads SCRIPT (`module` or a module file `*.so`: calls LARDER.INGEST instead), runs the saved call N times with fresh order ids (redis-benchmark
     -r puts a random number in place of each id) and prints Redis' time per order.
 floor CALL N: runs the saved call once under MONITOR, then sends the commands the script ran as
     plain pipelined commands, N times with fresh order ids, and prints Redis' CPU per order for
@@ -48,7 +48,8 @@ def run(script, call_file, n):
     call = json.load(open(call_file))
     orders = int(call[3 + int(call[2]) + 2])  # ARGV[3]: events in the call
     args = [re.sub(MARK + r"\d{7}", "__rand_int__", t) for t in call]
-    if script == "module":
+    native = script == "module" or script.endswith(".so")
+    if native:
         args = ["LARDER.INGEST", *args[2:]]
     else:
         args[1] = cli("-x", "script", "load", stdin=open(script).read()).strip()
@@ -60,7 +61,7 @@ def run(script, call_file, n):
     errors = re.findall(r"errorstat_\w+:count=\d+", cli("info", "errorstats"))
     if errors:
         sys.exit(f"{script}: the script failed: {errors}")
-    command = "larder.ingest" if script == "module" else "evalsha"
+    command = "larder.ingest" if native else "evalsha"
     calls, usec = times[command]
     inner = sum(u for c, (_, u) in times.items() if c != command)
     print(f"{script}: {usec / calls / orders:.1f} µs of Redis per order, of which commands "

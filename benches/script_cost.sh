@@ -12,8 +12,9 @@
 # With FLOOR=1 it instead runs the shipped script's call and then the commands that call ran,
 # pipelined as plain commands, and prints Redis' CPU per order for both (script_cost.py floor).
 # A SCRIPT named `module` runs the call as LARDER.INGEST, larder's Redis module (loaded for the
-# rounds, not while the state is built: the capture needs the API to send the script's EVALSHA).
-# Usage: bash benches/script_cost.sh [SCRIPT.lua|module ...]   (ROUNDS=2 CALLS=100 FLOOR=)
+# rounds, not while the state is built: the capture needs the API to send the script's EVALSHA);
+# a SCRIPT ending in `.so` is another build of the module (a copy kept to compare against).
+# Usage: bash benches/script_cost.sh [SCRIPT.lua|module|MODULE.so ...]   (ROUNDS=2 CALLS=100 FLOOR=)
 set -eu
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release"
@@ -59,7 +60,7 @@ for _ in $(seq "${ROUNDS:-2}"); do
         continue
     fi
     for script in "${SCRIPTS[@]}"; do
-        start_redis --loadmodule "$MODULE"
+        case "$script" in *.so) start_redis --loadmodule "$(realpath "$script")" ;; *) start_redis --loadmodule "$MODULE" ;; esac
         BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$script" "$WORK/call.json" "${CALLS:-100}"
     done
 done

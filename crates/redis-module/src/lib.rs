@@ -19,8 +19,10 @@ mod ffi;
 
 use std::collections::HashMap;
 use std::ffi::c_int;
+use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
 use ffi::{Context, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString, Reply};
@@ -346,7 +348,7 @@ impl EntityWriter<'_> {
                     value,
                     time,
                 } => {
-                    let time_field = format!("_t:{feature}");
+                    let time_field = ["_t:", feature].concat();
                     if entity
                         .number(&time_field)?
                         .is_none_or(|stored| *time >= stored)
@@ -361,7 +363,7 @@ impl EntityWriter<'_> {
                     combine,
                     value,
                 } => {
-                    let field = format!("l.{measure}");
+                    let field = ["l.", measure].concat();
                     if combine == "add" {
                         let by = number_arg(*value);
                         let args: [&[u8]; 3] = [&entity.hash, field.as_bytes(), by.as_bytes()];
@@ -376,7 +378,7 @@ impl EntityWriter<'_> {
                     time,
                     retention,
                 } => {
-                    let members = self.tagged(view, key, format!("d:{measure}").as_bytes());
+                    let members = self.tagged(view, key, &[b"d:", measure.as_bytes()].concat());
                     let newest = entity.number("_t")?.ok_or("ERR the entity has no _t")?;
                     let line = newest - retention;
                     if *time > line {
@@ -400,7 +402,7 @@ impl EntityWriter<'_> {
                     }
                 }
                 Op::Frequency { measure, value } => {
-                    let field = format!("c.{measure}:{value}");
+                    let field = ["c.", measure, ":", value].concat();
                     let args: [&[u8]; 3] = [&entity.hash, field.as_bytes(), b"1"];
                     self.redis.write(c"HINCRBY", &args)?;
                 }
@@ -410,7 +412,8 @@ impl EntityWriter<'_> {
                     key: waiting_key,
                 } => {
                     entity.write(self.redis)?;
-                    let list = self.tagged(view, key, format!("pending:{waiting_view}").as_bytes());
+                    let list =
+                        self.tagged(view, key, &[b"pending:", waiting_view.as_bytes()].concat());
                     let parked = self.redis.read(c"LRANGE", &[&list, b"0", b"-1"])?.array()?;
                     let parked: Vec<Vec<u8>> =
                         parked.into_iter().map(Reply::bulk).collect::<Result<_>>()?;
@@ -432,7 +435,7 @@ impl EntityWriter<'_> {
     /// The script's `tiles` branch: combines the measures into the bucket's tile of every span,
     /// unless the bucket is `retention` or more behind the entity's newest.
     fn apply_tiles(&self, entity: &mut Entity, view: &[u8], key: &[u8], op: &Tiles) -> Result<()> {
-        let newest_field = format!("_mx{}", op.tier);
+        let newest_field = ["_mx", &op.tier].concat();
         let newest = entity.number(&newest_field)?;
         let within_retention = newest.is_none_or(|newest| op.bucket > newest - op.retention);
         if !within_retention {
@@ -638,104 +641,84 @@ struct TileMeasure {
     value: f64,
 }
 
-/// `cjson.decode` of a group's operations.
+/// `cjson.decode` of a group's operations, read straight into [`Op`]s.
 fn decode_ops(json: &[u8]) -> Result<Vec<Op>> {
-    let ops: Vec<Value> = serde_json::from_slice(json)
-        .map_err(|error| format!("ERR operations are not a JSON array: {error}"))?;
-    ops.iter().map(Op::decode).collect()
+    serde_json::from_slice(json).map_err(|error| format!("ERR malformed operations: {error}"))
 }
 
-impl Op {
-    fn decode(op: &Value) -> Result<Op> {
-        let op = op
-            .as_array()
-            .ok_or_else(|| format!("ERR operation {op} is not an array"))?;
-        Ok(match op.first().and_then(Value::as_str) {
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Op, D::Error> {
+        deserializer.deserialize_seq(OpVisitor)
+    }
+}
+
+/// Reads `[kind, …]`: the elements each kind has, in encode.rs's order. Elements after those, and
+/// every element of a kind the script has no branch for, are skipped, as the script skips them.
+struct OpVisitor;
+
+impl<'de> Visitor<'de> for OpVisitor {
+    type Value = Op;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an operation [kind, …]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut op: A) -> std::result::Result<Op, A::Error> {
+        let kind: Value = element(&mut op, 1)?;
+        let decoded = match kind.as_str() {
             Some("touch") => Op::Touch {
-                time: number_at(op, 2)?,
+                time: element(&mut op, 2)?,
             },
             Some("last") => Op::Last {
-                feature: text_at(op, 2)?,
-                value: text_at(op, 3)?,
-                time: number_at(op, 4)?,
+                feature: element(&mut op, 2)?,
+                value: element(&mut op, 3)?,
+                time: element(&mut op, 4)?,
             },
             Some("tiles") => Op::Tiles(Tiles {
-                tier: text_at(op, 2)?,
-                bucket: number_at(op, 3)?,
-                retention: number_at(op, 4)?,
-                prune_every: number_at(op, 5)?,
-                fields: list_at(op, 6)?
-                    .iter()
-                    .map(|field| field.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| malformed(op, 6, "a list of strings"))?,
-                measures: list_at(op, 7)?
-                    .iter()
-                    .map(TileMeasure::decode)
-                    .collect::<Result<_>>()?,
+                tier: element(&mut op, 2)?,
+                bucket: element(&mut op, 3)?,
+                retention: element(&mut op, 4)?,
+                prune_every: element(&mut op, 5)?,
+                fields: element(&mut op, 6)?,
+                measures: element::<Vec<(String, String, f64)>, _>(&mut op, 7)?
+                    .into_iter()
+                    .map(|(id, combine, value)| TileMeasure { id, combine, value })
+                    .collect(),
             }),
             Some("lifetime") => Op::Lifetime {
-                measure: text_at(op, 2)?,
-                combine: text_at(op, 3)?,
-                value: number_at(op, 4)?,
+                measure: element(&mut op, 2)?,
+                combine: element(&mut op, 3)?,
+                value: element(&mut op, 4)?,
             },
             Some("distinct") => Op::Distinct {
-                measure: text_at(op, 2)?,
-                member: text_at(op, 3)?,
-                time: number_at(op, 4)?,
-                retention: number_at(op, 5)?,
+                measure: element(&mut op, 2)?,
+                member: element(&mut op, 3)?,
+                time: element(&mut op, 4)?,
+                retention: element(&mut op, 5)?,
             },
             Some("frequency") => Op::Frequency {
-                measure: text_at(op, 2)?,
-                value: text_at(op, 3)?,
+                measure: element(&mut op, 2)?,
+                value: element(&mut op, 3)?,
             },
             Some("drain") => Op::Drain {
-                view: text_at(op, 2)?,
-                key: text_at(op, 3)?,
+                view: element(&mut op, 2)?,
+                key: element(&mut op, 3)?,
             },
             _ => Op::Other,
-        })
+        };
+        while op.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(decoded)
     }
 }
 
-impl TileMeasure {
-    /// `{measure, combine, value}`.
-    fn decode(measure: &Value) -> Result<TileMeasure> {
-        let measure = measure
-            .as_array()
-            .ok_or_else(|| format!("ERR tile measure {measure} is not an array"))?;
-        Ok(TileMeasure {
-            id: text_at(measure, 1)?,
-            combine: text_at(measure, 2)?,
-            value: number_at(measure, 3)?,
-        })
-    }
-}
-
-/// `op[n]`, a string.
-fn text_at(op: &[Value], n: usize) -> Result<String> {
-    let text = op.get(n - 1).and_then(Value::as_str).map(str::to_owned);
-    text.ok_or_else(|| malformed(op, n, "a string"))
-}
-
-/// `op[n]`, a number: a double, as cjson decodes every JSON number.
-fn number_at(op: &[Value], n: usize) -> Result<f64> {
-    op.get(n - 1)
-        .and_then(Value::as_f64)
-        .ok_or_else(|| malformed(op, n, "a number"))
-}
-
-/// `op[n]`, an array.
-fn list_at(op: &[Value], n: usize) -> Result<&[Value]> {
-    let list = op.get(n - 1).and_then(Value::as_array).map(Vec::as_slice);
-    list.ok_or_else(|| malformed(op, n, "an array"))
-}
-
-fn malformed(op: &[Value], n: usize, expected: &str) -> String {
-    format!(
-        "ERR {} has no {expected} at [{n}]",
-        Value::from(op.to_vec())
-    )
+/// The operation's next element, `op[n]`: a string, a number (a double, as cjson decodes every
+/// JSON number) or a list, as the kind has it there.
+fn element<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+    op: &mut A,
+    n: usize,
+) -> std::result::Result<T, A::Error> {
+    op.next_element()?
+        .ok_or_else(|| de::Error::custom(format_args!("the operation has no element {n}")))
 }
 
 /// The script's `compared`: the fields of the entity hash that `ops` compare against.
@@ -743,11 +726,11 @@ fn compared(ops: &[Op]) -> Vec<String> {
     let mut fields = vec!["id".to_owned(), "_t".to_owned()];
     for op in ops {
         match op {
-            Op::Last { feature, .. } => fields.push(format!("_t:{feature}")),
-            Op::Tiles(tiles) => fields.push(format!("_mx{}", tiles.tier)),
+            Op::Last { feature, .. } => fields.push(["_t:", feature].concat()),
+            Op::Tiles(tiles) => fields.push(["_mx", &tiles.tier].concat()),
             Op::Lifetime {
                 measure, combine, ..
-            } if combine != "add" => fields.push(format!("l.{measure}")),
+            } if combine != "add" => fields.push(["l.", measure].concat()),
             _ => {}
         }
     }
@@ -766,22 +749,26 @@ fn improves(how: &str, current: Option<f64>, value: f64) -> bool {
 /// The script's `merge`: combines `value` into measure `id` of a packed tile value
 /// (`{measure}:{value},…`; absent: None).
 fn merge(packed: Option<Vec<u8>>, id: &str, how: &str, value: f64) -> Result<Vec<u8>> {
-    let Some(packed) = packed else {
-        return Ok(format!("{id}:{}", format_d(value)).into_bytes());
+    let Some(mut packed) = packed else {
+        return Ok([id, ":", &format_d(value)].concat().into_bytes());
     };
-    // The first `,{id}:` in `,{packed}`, as the script looks for it.
-    let needle = format!(",{id}:");
-    let haystack = [b",".as_slice(), packed.as_slice()].concat();
-    let found = haystack
-        .windows(needle.len())
-        .position(|window| window == needle.as_bytes());
-    let Some(start) = found else {
-        let mut packed = packed;
-        packed.extend_from_slice(format!(",{id}:{}", format_d(value)).as_bytes());
+    // The first `,{id}:` in `,{packed}`, as the script looks for it: `{id}:` at the start of
+    // `packed`, or else its first `,{id}:`. `value_start` is where the value after it starts.
+    let needle = [",", id, ":"].concat();
+    let needle = needle.as_bytes();
+    let value_start = if packed.starts_with(&needle[1..]) {
+        Some(needle.len() - 1)
+    } else {
+        packed
+            .windows(needle.len())
+            .position(|window| window == needle)
+            .map(|start| start + needle.len())
+    };
+    let Some(value_start) = value_start else {
+        packed.extend_from_slice(needle);
+        packed.extend_from_slice(format_d(value).as_bytes());
         return Ok(packed);
     };
-    // The match ends just after the colon; positions in `packed` are one less than in `haystack`.
-    let value_start = start + needle.len() - 1;
     let value_end = packed[value_start..]
         .iter()
         .position(|&byte| byte == b',')
@@ -849,6 +836,11 @@ fn format_d(n: f64) -> String {
 /// A Lua number as `redis.call` passes it to Redis: C's `%.17g`. Integers below 10^17 print as
 /// plain integers.
 fn number_arg(n: f64) -> String {
+    // Whole numbers below 10^17 (times, buckets, counts: nearly every number here) print as
+    // themselves; -0 keeps its sign below.
+    if n.fract() == 0.0 && n.abs() < 1e17 && !(n == 0.0 && n.is_sign_negative()) {
+        return (n as i64).to_string();
+    }
     if n.is_nan() {
         return String::from(if n.is_sign_negative() { "-nan" } else { "nan" });
     }
@@ -964,13 +956,14 @@ mod tests {
         let json = br#"[["touch",1546300800000],["last","status","paid",1546300800000],
             ["tiles","m",25771680,1500,60,["25771680","5154336x5"],[["m1","add",1]]],
             ["lifetime","m2","max",1250],["distinct","m3","u1",1546300800000,86400000],
-            ["frequency","m4","card"],["drain","order","o1"],["later"]]"#;
+            ["frequency","m4","card"],["drain","order","o1"],["later"],[5,"x"]]"#;
         let ops = decode_ops(json).expect("decodes");
-        assert_eq!(ops.len(), 8);
+        assert_eq!(ops.len(), 9);
         assert!(matches!(ops[0], Op::Touch { time } if time == 1_546_300_800_000.0));
         assert!(matches!(&ops[2], Op::Tiles(tiles)
             if tiles.fields == ["25771680", "5154336x5"] && tiles.measures[0].combine == "add"));
         assert!(matches!(ops[7], Op::Other));
+        assert!(matches!(ops[8], Op::Other));
         assert_eq!(compared(&ops), ["id", "_t", "_t:status", "_mxm", "l.m2"]);
     }
 }
