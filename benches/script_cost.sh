@@ -9,8 +9,9 @@
 # the script (copies with a part changed or removed) can be compared in minutes.
 # The state and the call are kept in /tmp/larder-script-cost: delete it when what the API writes
 # has changed.
-# With FLOOR=1 it instead runs the shipped script's call and then the commands that call ran,
-# pipelined as plain commands, and prints Redis' CPU per order for both (script_cost.py floor).
+# With FLOOR=1 it instead runs the shipped script's call, the same call as LARDER.INGEST, and the
+# commands that call ran, pipelined as plain commands, and prints Redis' CPU per order for the
+# three (script_cost.py floor).
 # A SCRIPT named `module` runs the call as LARDER.INGEST, larder's Redis module (loaded for the
 # rounds, not while the state is built: the capture needs the API to send the script's EVALSHA);
 # a SCRIPT ending in `.so` is another build of the module (a copy kept to compare against).
