@@ -61,7 +61,9 @@ for _ in $(seq "${ROUNDS:-2}"); do
         continue
     fi
     for script in "${SCRIPTS[@]}"; do
-        case "$script" in *.so) start_redis --loadmodule "$(realpath "$script")" ;; *) start_redis --loadmodule "$MODULE" ;; esac
+        module="$MODULE"
+        case "$script" in *.so) module="$(realpath "$script")" ;; esac
+        start_redis --loadmodule "$module"
         BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$script" "$WORK/call.json" "${CALLS:-100}"
     done
 done

@@ -839,7 +839,7 @@ fn number_arg(n: f64) -> String {
     // Whole numbers below 10^17 (times, buckets, counts: nearly every number here) print as
     // themselves; -0 keeps its sign below.
     if n.fract() == 0.0 && n.abs() < 1e17 && !(n == 0.0 && n.is_sign_negative()) {
-        return (n as i64).to_string();
+        return format_d(n);
     }
     if n.is_nan() {
         return String::from(if n.is_sign_negative() { "-nan" } else { "nan" });
