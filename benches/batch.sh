@@ -48,10 +48,16 @@ if [ -z "${REUSE:-}" ]; then
     "$BIN/larder" generate --out "$WORK/data" --orders "$ORDERS" --seed 3
     start=$(date +%s.%N)
     echo "\$ larder replay --url http://127.0.0.1:$PORT --progress quiet DIR   (worker flushing meanwhile)"
-    "$BIN/larder" replay --url "http://127.0.0.1:$PORT" --progress quiet "$WORK/data"
+    /usr/bin/time -f "replay client: %U s user, %S s system" \
+        "$BIN/larder" replay --url "http://127.0.0.1:$PORT" --progress quiet "$WORK/data"
     backlog() { for s in order status restaurant consumer; do "${REDIS[@]}" xlen "events:$s"; done | awk '{t += $1} END {print t}'; }
     while [ "$(backlog)" != 0 ]; do sleep 1; done
     echo "replay + lake flush done (every stream empty) after $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+    # Where the machine's two cores went: CPU seconds of each process since it started (the
+    # worker's and Redis' include their work before the replay, which is little).
+    cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+    echo "CPU: Redis $("${REDIS[@]}" info cpu | awk -F: '/^used_cpu_(user|sys):/ {t += $2} END {printf "%.1f", t}') s," \
+        "API $(cpu $API) s, worker $(cpu $WORKER) s (and the replay client's above)"
     echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
     echo "Redis used memory: $("${REDIS[@]}" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $("${REDIS[@]}" info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
 fi

@@ -5,8 +5,10 @@
 # release API into a Redis of its own (port 6393, nothing else on it; no worker, so the event log
 # is not trimmed). Prints the replay's report and Redis' own time: in the ingest calls in all and,
 # every 20 s, per call (a call carries up to `redis.events_per_script` events of one source).
-# MODULE=1 loads larder's Redis module, so the API ingests with LARDER.INGEST instead of the script.
-# Usage: N=1200000 [MODULE=1] bash benches/replay_prefix.sh LABEL
+# MODULE=1 loads larder's Redis module, so the API ingests with LARDER.INGEST instead of the script
+# (MODULE=FILE.so: another build of it, a copy kept to compare against);
+# REDIS_ARGS go to redis-server (e.g. "--io-threads 2"), to compare Redis settings.
+# Usage: N=1200000 [MODULE=1] [REDIS_ARGS=...] bash benches/replay_prefix.sh LABEL
 set -eu
 cd "$(dirname "$0")/.."
 LABEL="${1:-prefix}"
@@ -20,7 +22,9 @@ cargo build --release --quiet -p larder-api -p larder-cli
 LOAD=()
 if [ -n "${MODULE:-}" ]; then
     cargo build --release --quiet -p larder-redis-module
-    LOAD=(--loadmodule "$(realpath "$BIN/liblarder_redis_module.so")")
+    SO="$BIN/liblarder_redis_module.so"
+    [[ "$MODULE" == *.so ]] && SO="$MODULE"
+    LOAD=(--loadmodule "$(realpath "$SO")")
 fi
 [ -d "$DATA" ] || "$BIN/larder" generate --out "$DATA" --orders 3600000 --seed 3
 if [ ! -d "$PREFIX" ]; then
@@ -33,7 +37,7 @@ if [ ! -d "$PREFIX" ]; then
 fi
 
 redis-cli -p "$PORT" shutdown nosave 2>/dev/null || true
-redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile "/tmp/larder-redis-$PORT.log" "${LOAD[@]}"
+redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile "/tmp/larder-redis-$PORT.log" "${LOAD[@]}" ${REDIS_ARGS:-}
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
     LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS=60 \

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use larder_e2e::{TestApp, consumer_event, order_event, restaurant_event, status_event};
+use larder_e2e::{
+    TestApp, consumer_event, order_event, restaurant_event, status_event, test_settings,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -100,6 +102,23 @@ async fn a_changed_restaurant_is_an_update() {
     );
     assert_eq!(app.hgetall("rtf_restaurant:r1").await["avg_ticket"], "80.0");
     assert_eq!(app.stream_len("events:restaurant").await, 2);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_record_outliving_its_marker_is_replaced() {
+    let mut settings = test_settings();
+    settings.redis.dedupe_ttl_secs = 3600;
+    let app = TestApp::spawn_with(settings).await;
+    app.assert_replaces_a_record_that_outlived_its_marker()
+        .await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failed_call_versions_what_it_wrote() {
+    let app = TestApp::spawn().await;
+    app.assert_a_failed_call_versions_what_it_wrote().await;
     app.cleanup().await;
 }
 

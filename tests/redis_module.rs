@@ -145,3 +145,26 @@ async fn the_module_stores_exactly_what_the_script_stores() {
     script.cleanup().await;
     module.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_module_replaces_a_record_that_outlived_its_marker() {
+    let mut settings = test_settings();
+    settings.redis.url = module_redis_url();
+    settings.redis.dedupe_ttl_secs = 3600;
+    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
+    assert!(has_module(&settings.redis.url).await);
+    module
+        .assert_replaces_a_record_that_outlived_its_marker()
+        .await;
+    module.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_module_versions_what_a_failed_call_wrote() {
+    let mut settings = test_settings();
+    settings.redis.url = module_redis_url();
+    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
+    assert!(has_module(&settings.redis.url).await);
+    module.assert_a_failed_call_versions_what_it_wrote().await;
+    module.cleanup().await;
+}

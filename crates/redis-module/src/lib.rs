@@ -17,7 +17,7 @@
 
 mod ffi;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_int;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -96,87 +96,110 @@ fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
         return Ok(vec![-1]);
     }
 
+    // A record's marker is written with it and kept at least as long (unless Redis evicts keys,
+    // which larder does not support): then an id without a marker has no record to replace.
+    let seen_expiry: Vec<&[u8]> = if seen_ttl > 0.0 {
+        vec![b"EX", args.arg(2)?]
+    } else {
+        Vec::new()
+    };
+    let marker_outlives_raw = seen_ttl == 0.0 || (raw_ttl > 0.0 && raw_ttl <= seen_ttl);
+
     let mut writer = EntityWriter {
         redis,
         prefix,
         version: None,
+        versioned: HashSet::new(),
     };
     // The newest event time this call stores, of any source, for the clock: written once.
     let mut newest_event: Option<f64> = None;
     // Where the next event's keys and arguments start, named as in the script.
     let (mut k, mut a) = (3, 6);
-    let mut outcomes = Vec::new();
-    // Lua's `for i = 1, n` with a double `n`: once for each whole number from 1 up to `n`.
-    for _ in 1..=args.number(3)? as u64 {
-        let raw = args.key(k)?;
-        let seen = args.key(k + 1)?;
-        k += 2;
-        let fingerprint = args.arg(a)?;
-        let id = args.arg(a + 1)?;
-        let payload = args.arg(a + 2)?;
-        let time = args.number(a + 3)?;
-        let n_raw = args.count(a + 4)?;
-        let raw_from = a + 5;
-        a = raw_from + 2 * n_raw;
-        let n_groups = args.count(a)?;
-        a += 1;
-        if redis.read(c"GET", &[seen])?.nullable_bulk()?.as_deref() == Some(fingerprint) {
-            outcomes.push(0);
-            a += 5 * n_groups;
-            continue;
-        }
-        if seen_ttl > 0.0 {
-            let ttl = number_arg(seen_ttl);
-            redis.write(c"SET", &[seen, fingerprint, b"EX", ttl.as_bytes()])?;
-        } else {
-            redis.write(c"SET", &[seen, fingerprint])?;
-        }
-        // An update replaces the record: fields it no longer has must not linger.
-        redis.write(c"DEL", &[raw])?;
-        let mut hset = vec![raw];
-        hset.extend_from_slice(args.args(raw_from, 2 * n_raw)?);
-        redis.write(c"HSET", &hset)?;
-        if raw_ttl > 0.0 {
-            redis.write(c"EXPIRE", &[raw, number_arg(raw_ttl).as_bytes()])?;
-        }
-        redis.write(
-            c"XADD",
-            &[
-                stream,
-                b"*",
-                b"id",
-                id,
-                b"fp",
-                fingerprint,
-                b"data",
-                payload,
-            ],
-        )?;
-        if newest_event.is_none_or(|newest| time > newest) {
-            newest_event = Some(time);
-        }
-        for _ in 0..n_groups {
-            let view = args.arg(a)?;
-            let via_view = args.arg(a + 1)?;
-            let via_feature = args.arg(a + 2)?;
-            let key = args.arg(a + 3)?;
-            let ops = args.arg(a + 4)?;
-            a += 5;
-            if via_view.is_empty() {
-                writer.apply(view, key, &decode_ops(ops)?)?;
+    // The script's `ingest_events`, and its `pcall`: what a call wrote before a failure stays, so
+    // its entities get their versions all the same.
+    let mut ingest_events = || -> Result<Vec<i64>> {
+        let mut outcomes = Vec::new();
+        // Lua's `for i = 1, n` with a double `n`: once for each whole number from 1 up to `n`.
+        for _ in 1..=args.number(3)? as u64 {
+            let raw = args.key(k)?;
+            let seen = args.key(k + 1)?;
+            k += 2;
+            let fingerprint = args.arg(a)?;
+            let id = args.arg(a + 1)?;
+            let payload = args.arg(a + 2)?;
+            let time = args.number(a + 3)?;
+            let n_raw = args.count(a + 4)?;
+            let raw_from = a + 5;
+            a = raw_from + 2 * n_raw;
+            let n_groups = args.count(a)?;
+            a += 1;
+            // One command reads the fingerprint stored for this id and, when there is none, stores
+            // this one; NX leaves a duplicate's marker, and its TTL, as they are.
+            let marker: Vec<&[u8]> = [&[seen, fingerprint], seen_expiry.as_slice()].concat();
+            let previous = redis
+                .write(c"SET", &[&marker[..], &[b"NX".as_slice(), b"GET"]].concat())?
+                .nullable_bulk()?;
+            if previous.as_deref() == Some(fingerprint) {
+                outcomes.push(0);
+                a += 5 * n_groups;
                 continue;
             }
-            let via = writer.entity(via_view, key);
-            match redis.read(c"HGET", &[&via, via_feature])?.nullable_bulk()? {
-                Some(target) => writer.apply(view, &target, &decode_ops(ops)?)?,
-                None => {
-                    let pending = [b"pending:".as_slice(), view].concat();
-                    redis.write(c"RPUSH", &[&writer.tagged(via_view, key, &pending), ops])?;
+            // An update replaces the record: fields it no longer has must not linger.
+            if previous.is_some() {
+                redis.write(c"SET", &marker)?;
+                redis.write(c"DEL", &[raw])?;
+            } else if !marker_outlives_raw {
+                redis.write(c"DEL", &[raw])?;
+            }
+            let mut hset = vec![raw];
+            hset.extend_from_slice(args.args(raw_from, 2 * n_raw)?);
+            redis.write(c"HSET", &hset)?;
+            if raw_ttl > 0.0 {
+                redis.write(c"EXPIRE", &[raw, number_arg(raw_ttl).as_bytes()])?;
+            }
+            redis.write(
+                c"XADD",
+                &[
+                    stream,
+                    b"*",
+                    b"id",
+                    id,
+                    b"fp",
+                    fingerprint,
+                    b"data",
+                    payload,
+                ],
+            )?;
+            if newest_event.is_none_or(|newest| time > newest) {
+                newest_event = Some(time);
+            }
+            for _ in 0..n_groups {
+                let view = args.arg(a)?;
+                let via_view = args.arg(a + 1)?;
+                let via_feature = args.arg(a + 2)?;
+                let key = args.arg(a + 3)?;
+                let ops = args.arg(a + 4)?;
+                a += 5;
+                if via_view.is_empty() {
+                    writer.apply(view, key, &decode_ops(ops)?)?;
+                    continue;
+                }
+                let via = writer.entity(via_view, key);
+                match redis.read(c"HGET", &[&via, via_feature])?.nullable_bulk()? {
+                    Some(target) => writer.apply(view, &target, &decode_ops(ops)?)?,
+                    None => {
+                        let pending = [b"pending:".as_slice(), view].concat();
+                        redis.write(c"RPUSH", &[&writer.tagged(via_view, key, &pending), ops])?;
+                    }
                 }
             }
+            outcomes.push(1);
         }
-        outcomes.push(1);
-    }
+        Ok(outcomes)
+    };
+    let stored = ingest_events();
+    writer.write_versions()?;
+    let outcomes = stored?;
     if let Some(newest) = newest_event {
         let now = redis.read(c"GET", &[clock])?.nullable_bulk()?;
         if now
@@ -263,6 +286,8 @@ struct EntityWriter<'a> {
     /// The version every entity this call changes gets: taken at the first `apply` (a call of
     /// duplicates changes nothing at all), then the same for all.
     version: Option<Vec<u8>>,
+    /// The version keys of the entities this call changed, written together at its end.
+    versioned: HashSet<Vec<u8>>,
 }
 
 impl EntityWriter<'_> {
@@ -299,17 +324,25 @@ impl EntityWriter<'_> {
         Ok(version.into_bytes())
     }
 
+    /// The script's `write_versions`: the call's version to every entity it changed, in MSETs.
+    fn write_versions(&self) -> Result<()> {
+        let Some(version) = &self.version else {
+            return Ok(());
+        };
+        let keys: Vec<&[u8]> = self.versioned.iter().map(Vec::as_slice).collect();
+        for chunk in keys.chunks(500) {
+            let mset: Vec<&[u8]> = chunk.iter().flat_map(|key| [*key, version]).collect();
+            self.redis.write(c"MSET", &mset)?;
+        }
+        Ok(())
+    }
+
     /// The script's `apply`: applies `ops` to entity `key` of `view`.
     fn apply(&mut self, view: &[u8], key: &[u8], ops: &[Op]) -> Result<()> {
         let hash = self.entity(view, key);
-        let version = match &self.version {
-            Some(version) => version.clone(),
-            None => {
-                let version = self.next_version()?;
-                self.version = Some(version.clone());
-                version
-            }
-        };
+        if self.version.is_none() {
+            self.version = Some(self.next_version()?);
+        }
         let fields = compared(ops);
         let mut hmget = vec![hash.as_slice()];
         hmget.extend(fields.iter().map(|field| field.as_bytes()));
@@ -325,7 +358,6 @@ impl EntityWriter<'_> {
         let mut entity = Entity {
             hash,
             version_key: self.tagged(view, key, b"v"),
-            version,
             current,
             writes: Some(Vec::new()),
         };
@@ -411,7 +443,7 @@ impl EntityWriter<'_> {
                     view: waiting_view,
                     key: waiting_key,
                 } => {
-                    entity.write(self.redis)?;
+                    entity.write(self.redis, &mut self.versioned)?;
                     let list =
                         self.tagged(view, key, &[b"pending:", waiting_view.as_bytes()].concat());
                     let parked = self.redis.read(c"LRANGE", &[&list, b"0", b"-1"])?.array()?;
@@ -429,7 +461,7 @@ impl EntityWriter<'_> {
                 Op::Other => {}
             }
         }
-        entity.write(self.redis)
+        entity.write(self.redis, &mut self.versioned)
     }
 
     /// The script's `tiles` branch: combines the measures into the bucket's tile of every span,
@@ -515,7 +547,6 @@ impl EntityWriter<'_> {
 struct Entity {
     hash: Vec<u8>,
     version_key: Vec<u8>,
-    version: Vec<u8>,
     current: HashMap<String, LuaValue>,
     /// Field-value pairs for one HSET. None once written: nothing may be set after a drain (the
     /// script would index its nil `writes`).
@@ -539,8 +570,9 @@ impl Entity {
         Ok(())
     }
 
-    /// The script's `write`: the collected fields in one HSET, then the entity's version; once.
-    fn write(&mut self, redis: &Context) -> Result<()> {
+    /// The script's `write`: the collected fields in one HSET, and the entity's version key to
+    /// `versioned`; once.
+    fn write(&mut self, redis: &Context, versioned: &mut HashSet<Vec<u8>>) -> Result<()> {
         let Some(writes) = self.writes.take() else {
             return Ok(());
         };
@@ -553,7 +585,7 @@ impl Entity {
             }
             redis.write(c"HSET", &hset)?;
         }
-        redis.write(c"SET", &[&self.version_key, &self.version])?;
+        versioned.insert(std::mem::take(&mut self.version_key));
         Ok(())
     }
 }

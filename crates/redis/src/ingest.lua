@@ -92,6 +92,19 @@ end
 -- snapshot, does not repeat the versions issued since). Taken at the first change only: a call
 -- of duplicates changes nothing at all.
 local version
+-- The version keys of the entities this call changes, written together at its end: a SET per
+-- entity was a fifth of the commands of a replay.
+local versioned = {}
+local function write_versions()
+  local mset = {}
+  for key in pairs(versioned) do
+    mset[#mset + 1] = key
+    mset[#mset + 1] = version
+  end
+  for i = 1, #mset, 1000 do
+    redis.call('MSET', unpack(mset, i, math.min(i + 999, #mset)))
+  end
+end
 local function next_version()
   local key = prefix .. 'larder:version'
   local now = redis.call('TIME')
@@ -145,7 +158,7 @@ apply = function(view, key, ops)
       if #writes > 0 then
         redis.call('HSET', h, unpack(writes))
       end
-      redis.call('SET', tagged(view, key, 'v'), version)
+      versioned[tagged(view, key, 'v')] = true
       writes = nil
     end
   end
@@ -234,54 +247,72 @@ apply = function(view, key, ops)
   write()
 end
 
+-- A record's marker is written with it and kept at least as long (unless Redis evicts keys,
+-- which larder does not support): then an id without a marker has no record to replace.
+local seen_expiry = seen_ttl > 0 and { 'EX', ARGV[2] } or {}
+local marker_outlives_raw = seen_ttl == 0 or (raw_ttl > 0 and raw_ttl <= seen_ttl)
+
 -- The newest event time this call stores, of any source, for the clock: written once per call.
 local newest_event
 local k, a = 3, 6
 local out = {}
-for i = 1, tonumber(ARGV[3]) do
-  local raw, seen = KEYS[k], KEYS[k + 1]
-  k = k + 2
-  local fingerprint, id, payload, time = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  local n_raw = tonumber(ARGV[a + 4])
-  local raw_from = a + 5
-  a = raw_from + 2 * n_raw
-  local n_groups = tonumber(ARGV[a])
-  a = a + 1
-  if redis.call('GET', seen) == fingerprint then
-    out[i] = 0
-    a = a + 5 * n_groups
-  else
-    if seen_ttl > 0 then
-      redis.call('SET', seen, fingerprint, 'EX', seen_ttl)
+local function ingest_events()
+  for i = 1, tonumber(ARGV[3]) do
+    local raw, seen = KEYS[k], KEYS[k + 1]
+    k = k + 2
+    local fingerprint, id, payload, time = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+    local n_raw = tonumber(ARGV[a + 4])
+    local raw_from = a + 5
+    a = raw_from + 2 * n_raw
+    local n_groups = tonumber(ARGV[a])
+    a = a + 1
+    -- One command reads the fingerprint stored for this id and, when there is none, stores this
+    -- one; NX leaves a duplicate's marker, and its TTL, as they are.
+    local previous = redis.call('SET', seen, fingerprint, 'NX', 'GET', unpack(seen_expiry))
+    if previous == fingerprint then
+      out[i] = 0
+      a = a + 5 * n_groups
     else
-      redis.call('SET', seen, fingerprint)
-    end
-    -- An update replaces the record: fields it no longer has must not linger.
-    redis.call('DEL', raw)
-    redis.call('HSET', raw, unpack(ARGV, raw_from, raw_from + 2 * n_raw - 1))
-    if raw_ttl > 0 then
-      redis.call('EXPIRE', raw, raw_ttl)
-    end
-    redis.call('XADD', stream, '*', 'id', id, 'fp', fingerprint, 'data', payload)
-    if not newest_event or time > newest_event then
-      newest_event = time
-    end
-    for _ = 1, n_groups do
-      local view, via_view, via_feature, key, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-      a = a + 5
-      if via_view == '' then
-        apply(view, key, cjson.decode(ops))
-      else
-        local target = redis.call('HGET', entity(via_view, key), via_feature)
-        if target then
-          apply(view, target, cjson.decode(ops))
+      -- An update replaces the record: fields it no longer has must not linger.
+      if previous then
+        redis.call('SET', seen, fingerprint, unpack(seen_expiry))
+        redis.call('DEL', raw)
+      elseif not marker_outlives_raw then
+        redis.call('DEL', raw)
+      end
+      redis.call('HSET', raw, unpack(ARGV, raw_from, raw_from + 2 * n_raw - 1))
+      if raw_ttl > 0 then
+        redis.call('EXPIRE', raw, raw_ttl)
+      end
+      redis.call('XADD', stream, '*', 'id', id, 'fp', fingerprint, 'data', payload)
+      if not newest_event or time > newest_event then
+        newest_event = time
+      end
+      for _ = 1, n_groups do
+        local view, via_view, via_feature, key, ops = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+        a = a + 5
+        if via_view == '' then
+          apply(view, key, cjson.decode(ops))
         else
-          redis.call('RPUSH', tagged(via_view, key, 'pending:' .. view), ops)
+          local target = redis.call('HGET', entity(via_view, key), via_feature)
+          if target then
+            apply(view, target, cjson.decode(ops))
+          else
+            redis.call('RPUSH', tagged(via_view, key, 'pending:' .. view), ops)
+          end
         end
       end
+      out[i] = 1
     end
-    out[i] = 1
   end
+end
+-- A call that fails midway (a key of another type where larder keeps its own) keeps what it wrote
+-- before the failure, as a script does: those entities get their versions all the same, or
+-- lookups would keep serving what they cached before.
+local stored, failure = pcall(ingest_events)
+write_versions()
+if not stored then
+  error(failure)
 end
 if newest_event then
   local now = tonumber(redis.call('GET', clock))
