@@ -81,25 +81,7 @@ async fn a_changed_restaurant_is_an_update() {
     let app = TestApp::spawn().await;
     app.post_json("/restaurant-event/", &restaurant_event("r1", 60.0))
         .await;
-    let mut changed = restaurant_event("r1", 80.0);
-    changed
-        .as_object_mut()
-        .unwrap()
-        .remove("minimum_order_value");
-    let body: Value = app
-        .post_json("/restaurant-event/", &changed)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["status"], "accepted");
-
-    let raw = app.hgetall("raw_restaurant:r1").await;
-    assert_eq!(raw["average_ticket"], "80.0");
-    assert!(
-        !raw.contains_key("minimum_order_value"),
-        "a removed field lingers"
-    );
+    app.assert_a_changed_restaurant_replaces_its_record().await;
     assert_eq!(app.hgetall("rtf_restaurant:r1").await["avg_ticket"], "80.0");
     assert_eq!(app.stream_len("events:restaurant").await, 2);
     app.cleanup().await;

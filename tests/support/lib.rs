@@ -229,20 +229,14 @@ impl TestApp {
             .expect("DEL");
     }
 
-    /// With markers expiring before raw hashes (the settings' `dedupe_ttl_secs` shorter than
-    /// `raw_ttl_secs`, 0 = kept), an id whose marker is gone may still have a raw hash: a record
-    /// sent again then replaces it, leaving none of its old fields behind.
-    pub async fn assert_replaces_a_record_that_outlived_its_marker(&self) {
+    /// Sends restaurant r1 (sent before with `minimum_order_value`) again without that field and
+    /// with another average ticket: an update, whose raw hash keeps none of the old fields.
+    pub async fn assert_a_changed_restaurant_replaces_its_record(&self) {
         let mut changed = restaurant_event("r1", 80.0);
         changed
             .as_object_mut()
             .expect("an object")
             .remove("minimum_order_value");
-        let first = self
-            .post_json("/restaurant-event/", &restaurant_event("r1", 60.0))
-            .await;
-        assert_eq!(first.status(), 200);
-        self.delete("seen:restaurant:r1").await; // as its expiry would
         let body: Value = self
             .post_json("/restaurant-event/", &changed)
             .await
@@ -256,6 +250,18 @@ impl TestApp {
             !raw.contains_key("minimum_order_value"),
             "a removed field lingers"
         );
+    }
+
+    /// With markers expiring before raw hashes (the settings' `dedupe_ttl_secs` shorter than
+    /// `raw_ttl_secs`, 0 = kept), an id whose marker is gone may still have a raw hash: a record
+    /// sent again then replaces it.
+    pub async fn assert_replaces_a_record_that_outlived_its_marker(&self) {
+        let first = self
+            .post_json("/restaurant-event/", &restaurant_event("r1", 60.0))
+            .await;
+        assert_eq!(first.status(), 200);
+        self.delete("seen:restaurant:r1").await; // as its expiry would
+        self.assert_a_changed_restaurant_replaces_its_record().await;
     }
 
     /// An ingest call that fails midway keeps what it wrote before the failure, as a script does;

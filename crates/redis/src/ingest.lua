@@ -93,7 +93,7 @@ end
 -- of duplicates changes nothing at all.
 local version
 -- The version keys of the entities this call changes, written together at its end: a SET per
--- entity was a fifth of the commands of a replay.
+-- entity was a seventh of the commands of a replay.
 local versioned = {}
 local function write_versions()
   local mset = {}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Instructions Redis executes inside LARDER.INGEST for CALLS runs of the call of 200 orders that
+# benches/script_cost.sh captured (run that first), per module build given: callgrind counts only
+# inside the command (--toggle-collect), on an empty Redis, so the figure repeats within 0.2 %
+# for the same build (the random ids vary) and does not move with a noisy machine — where
+# script_cost.sh's timings spread by ±15 %. Instructions are not time (a full-scale Redis also waits on memory), so use this to
+# compare builds, and timings to size the result.
+# Usage: bash benches/module_instructions.sh MODULE.so… (CALLS=15; the first 5 count too, as
+# they do for every build)
+set -eu
+cd "$(dirname "$0")/.."
+CALL=/tmp/larder-script-cost/call.json
+PORT=6398
+[ -f "$CALL" ] || { echo "no $CALL: run benches/script_cost.sh first" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+OUT="$(mktemp -d /tmp/larder-callgrind.XXXX)"
+trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
+for module in "$@"; do
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*ingest_command*' \
+        --callgrind-out-file="$OUT/$(basename "$module").out" \
+        redis-server --port "$PORT" --save '' --appendonly no --loadmodule "$(realpath "$module")" \
+        > "$OUT/valgrind.log" 2>&1 &
+    for _ in $(seq 300); do redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.2; done
+    # The captured call with a fresh random order id per run, as script_cost.py sends it.
+    python3 - "$CALL" "$PORT" "${CALLS:-15}" <<'EOF'
+import json, re, subprocess, sys
+call_file, port, calls = sys.argv[1:]
+call = json.load(open(call_file))
+args = ["LARDER.INGEST", *[re.sub(r"MARKQ\d{7}", "__rand_int__", t) for t in call[2:]]]
+subprocess.run(["redis-benchmark", "-p", port, "-n", calls, "-c", "1", "-r", "1000000000", "-q",
+                *args], capture_output=True, check=True)
+EOF
+    redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
+    wait
+    echo "$module: $(callgrind_annotate "$OUT/$(basename "$module").out" | awk '/PROGRAM TOTALS/ {print $1}') instructions in LARDER.INGEST, ${CALLS:-15} calls of 200 orders"
+done
