@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use deadpool_redis::redis;
+use larder_api::Settings;
 use larder_e2e::{
     TestApp, consumer_event, module_redis_url, order_event, restaurant_event, status_event,
     test_settings,
@@ -95,6 +96,18 @@ async fn has_module(url: &str) -> bool {
     info.first().is_some_and(|v| *v != redis::Value::Nil)
 }
 
+/// An application with `settings` on the Redis that has the module loaded.
+async fn spawn_on_module(mut settings: Settings) -> TestApp {
+    settings.redis.url = module_redis_url();
+    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
+    assert!(
+        has_module(&settings.redis.url).await,
+        "{} has no LARDER.INGEST: start it with deploy/local/ensure-redis-module.sh",
+        settings.redis.url
+    );
+    module
+}
+
 #[tokio::test]
 async fn the_module_stores_exactly_what_the_script_stores() {
     let script = TestApp::spawn().await;
@@ -102,14 +115,7 @@ async fn the_module_stores_exactly_what_the_script_stores() {
         !has_module(&script.settings.redis.url).await,
         "the script's Redis must not have the module"
     );
-    let mut settings = test_settings();
-    settings.redis.url = module_redis_url();
-    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
-    assert!(
-        has_module(&module.settings.redis.url).await,
-        "{} has no LARDER.INGEST: start it with deploy/local/ensure-redis-module.sh",
-        module.settings.redis.url
-    );
+    let module = spawn_on_module(test_settings()).await;
 
     let calls_before = module_calls(&module.settings.redis.url).await;
     let answers = ingest(&script).await;
@@ -149,10 +155,8 @@ async fn the_module_stores_exactly_what_the_script_stores() {
 #[tokio::test]
 async fn the_module_replaces_a_record_that_outlived_its_marker() {
     let mut settings = test_settings();
-    settings.redis.url = module_redis_url();
     settings.redis.dedupe_ttl_secs = 3600;
-    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
-    assert!(has_module(&settings.redis.url).await);
+    let module = spawn_on_module(settings).await;
     module
         .assert_replaces_a_record_that_outlived_its_marker()
         .await;
@@ -161,10 +165,7 @@ async fn the_module_replaces_a_record_that_outlived_its_marker() {
 
 #[tokio::test]
 async fn the_module_versions_what_a_failed_call_wrote() {
-    let mut settings = test_settings();
-    settings.redis.url = module_redis_url();
-    let module = TestApp::spawn_inspecting(settings.clone(), &settings.redis.url).await;
-    assert!(has_module(&settings.redis.url).await);
+    let module = spawn_on_module(test_settings()).await;
     module.assert_a_failed_call_versions_what_it_wrote().await;
     module.cleanup().await;
 }
