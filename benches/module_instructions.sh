@@ -3,10 +3,9 @@
 # benches/script_cost.sh captured (run that first), per module build given: callgrind counts only
 # inside the command (--toggle-collect), on an empty Redis, so the figure repeats within 0.2 %
 # for the same build (the random ids vary) and does not move with a noisy machine — where
-# script_cost.sh's timings spread by ±15 %. Instructions are not time (a full-scale Redis also waits on memory), so use this to
-# compare builds, and timings to size the result.
-# Usage: bash benches/module_instructions.sh MODULE.so… (CALLS=15; the first 5 count too, as
-# they do for every build)
+# script_cost.sh's timings spread by ±15 %. Instructions are not time (a full-scale Redis also
+# waits on memory): compare builds with this, and size the result with timings.
+# Usage: bash benches/module_instructions.sh MODULE.so…   (CALLS=15)
 set -eu
 cd "$(dirname "$0")/.."
 CALL=/tmp/larder-script-cost/call.json
@@ -21,15 +20,9 @@ for module in "$@"; do
         redis-server --port "$PORT" --save '' --appendonly no --loadmodule "$(realpath "$module")" \
         > "$OUT/valgrind.log" 2>&1 &
     for _ in $(seq 300); do redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.2; done
-    # The captured call with a fresh random order id per run, as script_cost.py sends it.
-    python3 - "$CALL" "$PORT" "${CALLS:-15}" <<'EOF'
-import json, re, subprocess, sys
-call_file, port, calls = sys.argv[1:]
-call = json.load(open(call_file))
-args = ["LARDER.INGEST", *[re.sub(r"MARKQ\d{7}", "__rand_int__", t) for t in call[2:]]]
-subprocess.run(["redis-benchmark", "-p", port, "-n", calls, "-c", "1", "-r", "1000000000", "-q",
-                *args], capture_output=True, check=True)
-EOF
+    # The captured call with a fresh order id per run, as script_cost.sh sends it (its timing,
+    # under valgrind, means nothing; it fails on an error reply).
+    BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$module" "$CALL" "${CALLS:-15}" >/dev/null
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     wait
     echo "$module: $(callgrind_annotate "$OUT/$(basename "$module").out" | awk '/PROGRAM TOTALS/ {print $1}') instructions in LARDER.INGEST, ${CALLS:-15} calls of 200 orders"

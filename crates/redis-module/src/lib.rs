@@ -147,8 +147,8 @@ fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
             // An update replaces the record: fields it no longer has must not linger.
             if previous.is_some() {
                 redis.write(c"SET", &marker)?;
-                redis.write(c"DEL", &[raw])?;
-            } else if !marker_outlives_raw {
+            }
+            if previous.is_some() || !marker_outlives_raw {
                 redis.write(c"DEL", &[raw])?;
             }
             let mut hset = vec![raw];

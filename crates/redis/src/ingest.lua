@@ -276,8 +276,8 @@ local function ingest_events()
       -- An update replaces the record: fields it no longer has must not linger.
       if previous then
         redis.call('SET', seen, fingerprint, unpack(seen_expiry))
-        redis.call('DEL', raw)
-      elseif not marker_outlives_raw then
+      end
+      if previous or not marker_outlives_raw then
         redis.call('DEL', raw)
       end
       redis.call('HSET', raw, unpack(ARGV, raw_from, raw_from + 2 * n_raw - 1))
