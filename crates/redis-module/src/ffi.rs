@@ -1,10 +1,16 @@
 //! The part of the Redis module API this module uses, with the signatures of Redis 7.0's
 //! redismodule.h, fetched by name when the module loads (as the header's `RedisModule_Init`
 //! does), and a safe layer over it: commands called with byte strings, their replies copied
-//! into owned [`Reply`] values and freed at once. A call makes thousands of replies and
-//! strings, so nothing is left for `RedisModule_AutoMemory` to collect at the end.
+//! into owned [`Reply`] values and freed at once; the command's own arguments passed on without
+//! a copy; and the hashes the ingest call reads, read through the key API (`RedisModule_OpenKey`,
+//! `HashGet`), which skips what `RedisModule_Call` costs around a command that reads (looking it
+//! up, building its reply, parsing that back). Writes stay commands: replicating a key API write
+//! (`RedisModule_Replicate`) costs more instructions than `RedisModule_Call` saves. A call makes
+//! thousands of replies and strings, so nothing is left for `RedisModule_AutoMemory` to collect
+//! at the end.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_long, c_longlong, c_void};
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 use std::{io, mem, ptr, slice};
 
@@ -20,6 +26,15 @@ const REPLY_INTEGER: c_int = 2;
 const REPLY_ARRAY: c_int = 3;
 const REPLY_NULL: c_int = 4;
 
+// Key API constants of redismodule.h.
+const REDISMODULE_READ: c_int = 1 << 0;
+const KEYTYPE_EMPTY: c_int = 0;
+const KEYTYPE_HASH: c_int = 3;
+const HASH_NONE: c_int = 0;
+
+/// The error a command answers for a key of another type, as Redis words it.
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
 /// Redis' context of a running command, or of the module's loading. Only ever behind a pointer.
 #[repr(C)]
 pub struct RedisModuleCtx {
@@ -29,6 +44,12 @@ pub struct RedisModuleCtx {
 /// A string Redis owns. Only ever behind a pointer.
 #[repr(C)]
 pub struct RedisModuleString {
+    _opaque: [u8; 0],
+}
+
+/// A key opened through the key API. Only ever behind a pointer.
+#[repr(C)]
+pub struct RedisModuleKey {
     _opaque: [u8; 0],
 }
 
@@ -79,6 +100,15 @@ struct Api {
     reply_with_long_long: unsafe extern "C" fn(*mut RedisModuleCtx, c_longlong) -> c_int,
     reply_with_error: unsafe extern "C" fn(*mut RedisModuleCtx, *const c_char) -> c_int,
     wrong_arity: unsafe extern "C" fn(*mut RedisModuleCtx) -> c_int,
+    open_key: unsafe extern "C" fn(
+        *mut RedisModuleCtx,
+        *mut RedisModuleString,
+        c_int,
+    ) -> *mut RedisModuleKey,
+    close_key: unsafe extern "C" fn(*mut RedisModuleKey),
+    key_type: unsafe extern "C" fn(*mut RedisModuleKey) -> c_int,
+    value_length: unsafe extern "C" fn(*mut RedisModuleKey) -> usize,
+    hash_get: unsafe extern "C" fn(*mut RedisModuleKey, c_int, ...) -> c_int,
 }
 
 static API: OnceLock<Api> = OnceLock::new();
@@ -109,6 +139,11 @@ impl Api {
                 reply_with_long_long: function(get_api, c"RedisModule_ReplyWithLongLong")?,
                 reply_with_error: function(get_api, c"RedisModule_ReplyWithError")?,
                 wrong_arity: function(get_api, c"RedisModule_WrongArity")?,
+                open_key: function(get_api, c"RedisModule_OpenKey")?,
+                close_key: function(get_api, c"RedisModule_CloseKey")?,
+                key_type: function(get_api, c"RedisModule_KeyType")?,
+                value_length: function(get_api, c"RedisModule_ValueLength")?,
+                hash_get: function(get_api, c"RedisModule_HashGet")?,
             })
         }
     }
@@ -249,17 +284,44 @@ impl Context {
             .collect()
     }
 
+    /// The running command's arguments as the strings Redis holds, its name first: passed on to
+    /// a command or a write without a copy.
+    ///
+    /// # Safety
+    /// As for [`Context::arguments`].
+    pub unsafe fn argument_strings<'a>(
+        &self,
+        argv: *mut *mut RedisModuleString,
+        argc: c_int,
+    ) -> Vec<RedisStr<'a>> {
+        let count = usize::try_from(argc).unwrap_or(0);
+        // SAFETY: `argv` holds `argc` live strings (this function's contract).
+        (0..count)
+            .map(|i| RedisStr {
+                raw: unsafe { *argv.add(i) },
+                _lives: PhantomData,
+            })
+            .collect()
+    }
+
     /// Calls a command that only reads.
     pub fn read(&self, command: &CStr, args: &[&[u8]]) -> Result<Reply, String> {
-        self.call(command, false, args)
+        let args: Vec<Arg> = args.iter().map(|arg| Arg::Bytes(arg)).collect();
+        self.call(command, false, &args)
     }
 
     /// Calls a command that writes, replicated to replicas and the AOF as a script's writes are.
     pub fn write(&self, command: &CStr, args: &[&[u8]]) -> Result<Reply, String> {
+        let args: Vec<Arg> = args.iter().map(|arg| Arg::Bytes(arg)).collect();
+        self.call(command, true, &args)
+    }
+
+    /// [`Context::write`] with arguments that may be strings Redis holds already.
+    pub fn write_args(&self, command: &CStr, args: &[Arg]) -> Result<Reply, String> {
         self.call(command, true, args)
     }
 
-    fn call(&self, command: &CStr, replicate: bool, args: &[&[u8]]) -> Result<Reply, String> {
+    fn call(&self, command: &CStr, replicate: bool, args: &[Arg]) -> Result<Reply, String> {
         // '!' replicates; 'v' passes the arguments as one array and its length. RM_Call grows its
         // argument array by that length minus one, so no arguments go without 'v'.
         let format = match (replicate, args.is_empty()) {
@@ -268,13 +330,8 @@ impl Context {
             (true, true) => c"!",
             (true, false) => c"!v",
         };
-        let strings: Vec<*mut RedisModuleString> = args
-            .iter()
-            .map(|arg| {
-                // SAFETY: a live context, and `arg` readable for its length (Redis copies it).
-                unsafe { (self.api.create_string)(self.raw, arg.as_ptr().cast(), arg.len()) }
-            })
-            .collect();
+        let strings = self.strings(args);
+        let raw = &strings.raw;
         // SAFETY: a live context, C strings, and for 'v' the strings' array and its length: RM_Call
         // takes its own references to the strings.
         let reply = unsafe {
@@ -282,17 +339,14 @@ impl Context {
                 self.raw,
                 command.as_ptr(),
                 format.as_ptr(),
-                strings.as_ptr(),
-                strings.len(),
+                raw.as_ptr(),
+                raw.len(),
             )
         };
         // With no reply, errno tells why (EINVAL: wrong arity, ENOENT: no such command, EPERM:
         // a key of another cluster slot, …): read before anything can change it.
         let failure = reply.is_null().then(io::Error::last_os_error);
-        for string in strings {
-            // SAFETY: created above, freed once.
-            unsafe { (self.api.free_string)(self.raw, string) };
-        }
+        drop(strings);
         if let Some(errno) = failure {
             return Err(format!(
                 "ERR {} could not run: {errno}",
@@ -346,6 +400,83 @@ impl Context {
         }
     }
 
+    /// Strings for `args`: those Redis holds as they are, the others created.
+    fn strings<'c>(&'c self, args: &[Arg]) -> Strings<'c> {
+        let mut strings = Strings {
+            raw: Vec::with_capacity(args.len()),
+            created: Vec::new(),
+            context: self,
+        };
+        for arg in args {
+            match arg {
+                Arg::Held(string) => strings.raw.push(string.raw),
+                Arg::Bytes(bytes) => {
+                    // SAFETY: a live context, and `bytes` readable for its length (Redis copies it).
+                    let raw = unsafe {
+                        (self.api.create_string)(self.raw, bytes.as_ptr().cast(), bytes.len())
+                    };
+                    strings.created.push(raw);
+                    strings.raw.push(raw);
+                }
+            }
+        }
+        strings
+    }
+
+    /// Opens key `name` for reading, as a command that reads looks it up; None when it does
+    /// not exist.
+    fn open(&self, name: *mut RedisModuleString) -> Option<Key<'_>> {
+        // SAFETY: a live context and a live string (OpenKey takes its own reference to it).
+        let raw = unsafe { (self.api.open_key)(self.raw, name, REDISMODULE_READ) };
+        (!raw.is_null()).then_some(Key { raw, context: self })
+    }
+
+    /// `HMGET key field…` through the key API: each field's value, None where it is absent.
+    pub fn hash_get(&self, key: &[u8], fields: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        let name = self.strings(&[Arg::Bytes(key)]);
+        let Some(key) = self.open(name.raw[0]) else {
+            return Ok(vec![None; fields.len()]);
+        };
+        key.expect_hash()?;
+        let fields: Vec<Arg> = fields.iter().map(|field| Arg::Bytes(field)).collect();
+        let fields = self.strings(&fields);
+        let mut values = Vec::with_capacity(fields.raw.len());
+        for &field in &fields.raw {
+            let mut value: *mut RedisModuleString = ptr::null_mut();
+            // SAFETY: an open hash, a live field, where to put its value, and the NULL that ends
+            // HashGet's list. The value is Redis' new string (or NULL), copied and freed here.
+            unsafe {
+                (self.api.hash_get)(
+                    key.raw,
+                    HASH_NONE,
+                    field,
+                    &raw mut value,
+                    ptr::null_mut::<c_void>(),
+                );
+                if value.is_null() {
+                    values.push(None);
+                } else {
+                    let mut len = 0;
+                    let text = (self.api.string_ptr_len)(value, &mut len);
+                    values.push(Some(bytes(text, len).to_vec()));
+                    (self.api.free_string)(self.raw, value);
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// `HLEN key` through the key API.
+    pub fn hash_len(&self, key: &[u8]) -> Result<usize, String> {
+        let name = self.strings(&[Arg::Bytes(key)]);
+        let Some(key) = self.open(name.raw[0]) else {
+            return Ok(0);
+        };
+        key.expect_hash()?;
+        // SAFETY: an open key.
+        Ok(unsafe { (self.api.value_length)(key.raw) })
+    }
+
     /// Answers the command with an array of integers.
     pub fn reply_integers(&self, values: &[i64]) {
         // SAFETY: a live command context; the array's length is announced, then its elements.
@@ -369,6 +500,61 @@ impl Context {
     pub fn wrong_arity(&self) -> c_int {
         // SAFETY: a live command context.
         unsafe { (self.api.wrong_arity)(self.raw) }
+    }
+}
+
+/// A string Redis holds, for as long as `'a`: one of the running command's arguments.
+#[derive(Clone, Copy)]
+pub struct RedisStr<'a> {
+    raw: *mut RedisModuleString,
+    _lives: PhantomData<&'a RedisModuleString>,
+}
+
+/// An argument of a command or a write: bytes (a string is created for them), or a string Redis
+/// holds already (passed on as it is: an event's payload is not copied again).
+#[derive(Clone, Copy)]
+pub enum Arg<'a> {
+    Bytes(&'a [u8]),
+    Held(RedisStr<'a>),
+}
+
+/// The strings of a command's arguments; those created for it are freed when it is dropped.
+struct Strings<'c> {
+    raw: Vec<*mut RedisModuleString>,
+    created: Vec<*mut RedisModuleString>,
+    context: &'c Context,
+}
+
+impl Drop for Strings<'_> {
+    fn drop(&mut self) {
+        for &string in &self.created {
+            // SAFETY: created by `Context::strings`, freed once.
+            unsafe { (self.context.api.free_string)(self.context.raw, string) };
+        }
+    }
+}
+
+/// An open key, closed when dropped.
+struct Key<'c> {
+    raw: *mut RedisModuleKey,
+    context: &'c Context,
+}
+
+impl Key<'_> {
+    /// Err with Redis' WRONGTYPE error unless the key is a hash or does not exist.
+    fn expect_hash(&self) -> Result<(), String> {
+        // SAFETY: an open key.
+        match unsafe { (self.context.api.key_type)(self.raw) } {
+            KEYTYPE_EMPTY | KEYTYPE_HASH => Ok(()),
+            _ => Err(WRONGTYPE.to_owned()),
+        }
+    }
+}
+
+impl Drop for Key<'_> {
+    fn drop(&mut self) {
+        // SAFETY: opened by `Context::open`, closed once.
+        unsafe { (self.context.api.close_key)(self.raw) };
     }
 }
 

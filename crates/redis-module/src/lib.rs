@@ -5,7 +5,8 @@
 //! store exactly the same: tests/redis_module.rs compares them key by key.
 //!
 //! `LARDER.INGEST numkeys key… arg…` takes the script's KEYS and ARGV as EVALSHA takes them,
-//! calls the same commands in the same order with the same arguments, and answers the same: one
+//! makes the same writes with the same commands in the same order (its hash reads go through the
+//! key API instead: `HMGET` and `HLEN` without their commands' overhead), and answers the same: one
 //! integer per event (1 stored, 0 duplicate), or `[-1]` when the log's backlog is full. See the
 //! script for what the keys hold and why it does what it does; the comments here say only what
 //! the port needs.
@@ -17,15 +18,18 @@
 
 mod ffi;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_int;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde_json::Value;
 
-use ffi::{Context, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString, Reply};
+use ffi::{
+    Arg, Context, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString, RedisStr,
+    Reply,
+};
 
 /// A failure is the error reply's text, its code first (`ERR`, `WRONGTYPE`, …). As when a script
 /// fails, what was written before it stays written.
@@ -69,13 +73,19 @@ unsafe extern "C" fn ingest_command(
         return REDISMODULE_ERR;
     };
     // SAFETY: Redis passes `argc` arguments, live during this call.
-    let args = unsafe { redis.arguments(argv, argc) };
+    let (args, strings) = unsafe {
+        (
+            redis.arguments(argv, argc),
+            redis.argument_strings(argv, argc),
+        )
+    };
     // The command's name, then numkeys at least.
     if args.len() < 2 {
         return redis.wrong_arity();
     }
     // A bug must not take Redis down with it: a panic answers an error like any failure.
-    match panic::catch_unwind(AssertUnwindSafe(|| ingest(&redis, &args[1..]))) {
+    let call = || ingest(&redis, &args[1..], &strings[1..]);
+    match panic::catch_unwind(AssertUnwindSafe(call)) {
         Ok(Ok(outcomes)) => redis.reply_integers(&outcomes),
         Ok(Err(message)) => redis.reply_error(&message),
         Err(_) => redis.reply_error("ERR LARDER.INGEST panicked (see Redis' standard error)"),
@@ -83,23 +93,24 @@ unsafe extern "C" fn ingest_command(
     REDISMODULE_OK
 }
 
-/// The script's body, given `numkeys key… arg…`.
-fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
-    let args = Arguments::split(args)?;
+/// The script's body, given `numkeys key… arg…` as bytes and as the strings Redis holds.
+fn ingest(redis: &Context, args: &[&[u8]], strings: &[RedisStr]) -> Result<Vec<i64>> {
+    let args = Arguments::split(args, strings)?;
     let raw_ttl = args.number(1)?;
     let seen_ttl = args.number(2)?;
     let prefix = args.arg(4)?;
-    let stream = args.key(1)?;
+    let stream = Arg::Held(args.key_string(1)?);
     let clock = args.key(2)?;
     let max_backlog = args.number(5)?;
-    if max_backlog > 0.0 && (redis.read(c"XLEN", &[stream])?.integer()? as f64) >= max_backlog {
+    if max_backlog > 0.0 && (redis.read(c"XLEN", &[args.key(1)?])?.integer()? as f64) >= max_backlog
+    {
         return Ok(vec![-1]);
     }
 
     // A record's marker is written with it and kept at least as long (unless Redis evicts keys,
     // which larder does not support): then an id without a marker has no record to replace.
-    let seen_expiry: Vec<&[u8]> = if seen_ttl > 0.0 {
-        vec![b"EX", args.arg(2)?]
+    let seen_expiry: Vec<Arg> = if seen_ttl > 0.0 {
+        vec![Arg::Bytes(b"EX"), Arg::Held(args.arg_string(2)?)]
     } else {
         Vec::new()
     };
@@ -121,12 +132,15 @@ fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
         let mut outcomes = Vec::new();
         // Lua's `for i = 1, n` with a double `n`: once for each whole number from 1 up to `n`.
         for _ in 1..=args.number(3)? as u64 {
-            let raw = args.key(k)?;
-            let seen = args.key(k + 1)?;
+            let raw = Arg::Held(args.key_string(k)?);
+            let seen = args.key_string(k + 1)?;
             k += 2;
             let fingerprint = args.arg(a)?;
-            let id = args.arg(a + 1)?;
-            let payload = args.arg(a + 2)?;
+            let (fingerprint_string, id, payload) = (
+                args.arg_string(a)?,
+                args.arg_string(a + 1)?,
+                args.arg_string(a + 2)?,
+            );
             let time = args.number(a + 3)?;
             let n_raw = args.count(a + 4)?;
             let raw_from = a + 5;
@@ -135,9 +149,16 @@ fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
             a += 1;
             // One command reads the fingerprint stored for this id and, when there is none, stores
             // this one; NX leaves a duplicate's marker, and its TTL, as they are.
-            let marker: Vec<&[u8]> = [&[seen, fingerprint], seen_expiry.as_slice()].concat();
+            let marker: Vec<Arg> = [
+                &[Arg::Held(seen), Arg::Held(fingerprint_string)],
+                seen_expiry.as_slice(),
+            ]
+            .concat();
             let previous = redis
-                .write(c"SET", &[&marker[..], &[b"NX".as_slice(), b"GET"]].concat())?
+                .write_args(
+                    c"SET",
+                    &[&marker[..], &[Arg::Bytes(b"NX"), Arg::Bytes(b"GET")]].concat(),
+                )?
                 .nullable_bulk()?;
             if previous.as_deref() == Some(fingerprint) {
                 outcomes.push(0);
@@ -146,28 +167,33 @@ fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
             }
             // An update replaces the record: fields it no longer has must not linger.
             if previous.is_some() {
-                redis.write(c"SET", &marker)?;
+                redis.write_args(c"SET", &marker)?;
             }
             if previous.is_some() || !marker_outlives_raw {
-                redis.write(c"DEL", &[raw])?;
+                redis.write_args(c"DEL", &[raw])?;
             }
             let mut hset = vec![raw];
-            hset.extend_from_slice(args.args(raw_from, 2 * n_raw)?);
-            redis.write(c"HSET", &hset)?;
+            hset.extend(
+                args.arg_strings(raw_from, 2 * n_raw)?
+                    .iter()
+                    .map(|&s| Arg::Held(s)),
+            );
+            redis.write_args(c"HSET", &hset)?;
             if raw_ttl > 0.0 {
-                redis.write(c"EXPIRE", &[raw, number_arg(raw_ttl).as_bytes()])?;
+                let ttl = number_arg(raw_ttl);
+                redis.write_args(c"EXPIRE", &[raw, Arg::Bytes(ttl.as_bytes())])?;
             }
-            redis.write(
+            redis.write_args(
                 c"XADD",
                 &[
                     stream,
-                    b"*",
-                    b"id",
-                    id,
-                    b"fp",
-                    fingerprint,
-                    b"data",
-                    payload,
+                    Arg::Bytes(b"*"),
+                    Arg::Bytes(b"id"),
+                    Arg::Held(id),
+                    Arg::Bytes(b"fp"),
+                    Arg::Held(fingerprint_string),
+                    Arg::Bytes(b"data"),
+                    Arg::Held(payload),
                 ],
             )?;
             if newest_event.is_none_or(|newest| time > newest) {
@@ -212,15 +238,20 @@ fn ingest(redis: &Context, args: &[&[u8]]) -> Result<Vec<i64>> {
     Ok(outcomes)
 }
 
-/// KEYS and ARGV of a call, read by the script's 1-based indices so that the port reads like it.
+/// KEYS and ARGV of a call, read by the script's 1-based indices so that the port reads like it:
+/// as bytes, and as the strings Redis holds (`key_string`, `arg_string`), which writes pass on
+/// without a copy.
 struct Arguments<'a> {
     keys: &'a [&'a [u8]],
     argv: &'a [&'a [u8]],
+    key_strings: &'a [RedisStr<'a>],
+    arg_strings: &'a [RedisStr<'a>],
 }
 
 impl<'a> Arguments<'a> {
-    /// Splits `numkeys key… arg…` as EVALSHA does.
-    fn split(args: &'a [&'a [u8]]) -> Result<Self> {
+    /// Splits `numkeys key… arg…` as EVALSHA does; `strings` are the same arguments as Redis
+    /// holds them.
+    fn split(args: &'a [&'a [u8]], strings: &'a [RedisStr<'a>]) -> Result<Self> {
         let (numkeys, rest) = args.split_first().ok_or("ERR wrong number of arguments")?;
         let numkeys = std::str::from_utf8(numkeys)
             .ok()
@@ -232,7 +263,31 @@ impl<'a> Arguments<'a> {
             return Err("ERR Number of keys can't be greater than number of args".to_owned());
         }
         let (keys, argv) = rest.split_at(numkeys);
-        Ok(Arguments { keys, argv })
+        let (key_strings, arg_strings) = strings[1..].split_at(numkeys);
+        Ok(Arguments {
+            keys,
+            argv,
+            key_strings,
+            arg_strings,
+        })
+    }
+
+    /// `KEYS[index]` as Redis holds it.
+    fn key_string(&self, index: usize) -> Result<RedisStr<'a>> {
+        self.key(index)?;
+        Ok(self.key_strings[index - 1])
+    }
+
+    /// `ARGV[index]` as Redis holds it.
+    fn arg_string(&self, index: usize) -> Result<RedisStr<'a>> {
+        self.arg(index)?;
+        Ok(self.arg_strings[index - 1])
+    }
+
+    /// `unpack(ARGV, from, from + count - 1)` as Redis holds them.
+    fn arg_strings(&self, from: usize, count: usize) -> Result<&'a [RedisStr<'a>]> {
+        self.args(from, count)?;
+        Ok(&self.arg_strings[from - 1..from - 1 + count])
     }
 
     /// `KEYS[index]`.
@@ -272,7 +327,7 @@ impl<'a> Arguments<'a> {
 /// A tier hash that reaches `TABLE_AT` fields gets a value over hash-max-listpack-value (64
 /// bytes), which keeps it a hash table: lookups ask it for many tiles, and a listpack would be
 /// scanned once per tile asked (see the script).
-const TABLE_AT: i64 = 64;
+const TABLE_AT: usize = 64;
 const TABLE_FIELD: &[u8] = b"_";
 const TABLE_VALUE: &[u8] =
     b"a value over 64 bytes keeps this hash a hash table: lookups ask for many tiles";
@@ -344,13 +399,12 @@ impl EntityWriter<'_> {
             self.version = Some(self.next_version()?);
         }
         let fields = compared(ops);
-        let mut hmget = vec![hash.as_slice()];
-        hmget.extend(fields.iter().map(|field| field.as_bytes()));
-        let stored = self.redis.read(c"HMGET", &hmget)?.array()?;
+        let names: Vec<&[u8]> = fields.iter().map(|field| field.as_bytes()).collect();
+        let stored = self.redis.hash_get(&hash, &names)?;
         let mut current = HashMap::new();
         for (field, value) in fields.into_iter().zip(stored) {
             // `tonumber(stored[i]) or stored[i]`; absent fields stay absent.
-            if let Some(text) = value.nullable_bulk()? {
+            if let Some(text) = value {
                 let value = tonumber(&text).map_or(LuaValue::Text(text), LuaValue::Number);
                 current.insert(field, value);
             }
@@ -385,7 +439,10 @@ impl EntityWriter<'_> {
                         .number(&time_field)?
                         .is_none_or(|stored| *time >= stored)
                     {
-                        entity.set(feature.clone(), LuaValue::Text(value.clone().into_bytes()))?;
+                        entity.set(
+                            feature.to_string(),
+                            LuaValue::Text(value.as_bytes().to_vec()),
+                        )?;
                         entity.set(time_field, LuaValue::Number(*time))?;
                     }
                 }
@@ -475,15 +532,8 @@ impl EntityWriter<'_> {
         }
         // Every span's tile in one HMGET and one HSET.
         let tiles = self.tagged(view, key, op.tier.as_bytes());
-        let mut hmget = vec![tiles.as_slice()];
-        hmget.extend(op.fields.iter().map(|field| field.as_bytes()));
-        let stored: Vec<Option<Vec<u8>>> = self
-            .redis
-            .read(c"HMGET", &hmget)?
-            .array()?
-            .into_iter()
-            .map(Reply::nullable_bulk)
-            .collect::<Result<_>>()?;
+        let names: Vec<&[u8]> = op.fields.iter().map(|field| field.as_bytes()).collect();
+        let stored = self.redis.hash_get(&tiles, &names)?;
         let mut merged_tiles = Vec::new();
         for (field, tile) in op.fields.iter().zip(&stored) {
             let mut merged = tile.clone();
@@ -497,18 +547,16 @@ impl EntityWriter<'_> {
             }
         }
         if !merged_tiles.is_empty() {
-            let mut hset = vec![tiles.as_slice()];
+            let mut hset = vec![Arg::Bytes(&tiles)];
             for (field, value) in &merged_tiles {
-                hset.push(field.as_bytes());
-                hset.push(value);
+                hset.push(Arg::Bytes(field.as_bytes()));
+                hset.push(Arg::Bytes(value));
             }
-            self.redis.write(c"HSET", &hset)?;
+            self.redis.write_args(c"HSET", &hset)?;
         }
         // Checked as a tile of the second span starts (it was absent): a few buckets apart, so a
         // hash passes TABLE_AT by a few fields at most.
-        if stored.get(1).is_none_or(Option::is_none)
-            && self.redis.read(c"HLEN", &[&tiles])?.integer()? >= TABLE_AT
-        {
+        if stored.get(1).is_none_or(Option::is_none) && self.redis.hash_len(&tiles)? >= TABLE_AT {
             self.redis
                 .write(c"HSETNX", &[&tiles, TABLE_FIELD, TABLE_VALUE])?;
         }
@@ -578,12 +626,12 @@ impl Entity {
         };
         if !writes.is_empty() {
             let values: Vec<Vec<u8>> = writes.iter().map(|(_, value)| value.to_arg()).collect();
-            let mut hset = vec![self.hash.as_slice()];
+            let mut hset = vec![Arg::Bytes(&self.hash)];
             for ((field, _), value) in writes.iter().zip(&values) {
-                hset.push(field.as_bytes());
-                hset.push(value);
+                hset.push(Arg::Bytes(field.as_bytes()));
+                hset.push(Arg::Bytes(value));
             }
-            redis.write(c"HSET", &hset)?;
+            redis.write_args(c"HSET", &hset)?;
         }
         versioned.insert(std::mem::take(&mut self.version_key));
         Ok(())
@@ -621,66 +669,165 @@ impl LuaValue {
 }
 
 /// One operation as encode.rs writes it, `[kind, …]`: the script's `op`, whose `op[n]` is the
-/// array's element n - 1. Strings and numbers are where encode.rs puts them.
-enum Op {
+/// array's element n - 1. Strings and numbers are where encode.rs puts them; strings borrow from
+/// the operations' JSON where they can (all but those with escapes).
+enum Op<'a> {
     Touch {
         time: f64,
     },
     Last {
-        feature: String,
-        value: String,
+        feature: Text<'a>,
+        value: Text<'a>,
         time: f64,
     },
-    Tiles(Tiles),
+    Tiles(Tiles<'a>),
     Lifetime {
-        measure: String,
-        combine: String,
+        measure: Text<'a>,
+        combine: Text<'a>,
         value: f64,
     },
     Distinct {
-        measure: String,
-        member: String,
+        measure: Text<'a>,
+        member: Text<'a>,
         time: f64,
         retention: f64,
     },
     Frequency {
-        measure: String,
-        value: String,
+        measure: Text<'a>,
+        value: Text<'a>,
     },
     Drain {
-        view: String,
-        key: String,
+        view: Text<'a>,
+        key: Text<'a>,
     },
     /// A kind the script has no branch for: it skips it, and so does the port.
     Other,
 }
 
-struct Tiles {
+struct Tiles<'a> {
     /// The tier's tag (`m`, `h`).
-    tier: String,
+    tier: Text<'a>,
     bucket: f64,
     retention: f64,
     prune_every: f64,
     /// The tile holding the bucket in every span, finest first.
-    fields: Vec<String>,
-    measures: Vec<TileMeasure>,
+    fields: Vec<Text<'a>>,
+    measures: Vec<TileMeasure<'a>>,
 }
 
-struct TileMeasure {
-    id: String,
+struct TileMeasure<'a> {
+    id: Text<'a>,
     /// `add`, `min` or `max`.
-    combine: String,
+    combine: Text<'a>,
     value: f64,
 }
 
+/// A string of the operations' JSON.
+type Text<'a> = Cow<'a, str>;
+
 /// `cjson.decode` of a group's operations, read straight into [`Op`]s.
-fn decode_ops(json: &[u8]) -> Result<Vec<Op>> {
+fn decode_ops(json: &[u8]) -> Result<Vec<Op<'_>>> {
     serde_json::from_slice(json).map_err(|error| format!("ERR malformed operations: {error}"))
 }
 
-impl<'de> Deserialize<'de> for Op {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Op, D::Error> {
+impl<'de> Deserialize<'de> for Op<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         deserializer.deserialize_seq(OpVisitor)
+    }
+}
+
+/// A JSON string, borrowed from the JSON unless it has escapes (serde's own `Cow<str>` always
+/// copies).
+struct Borrowed<'de>(Text<'de>);
+
+struct BorrowedVisitor;
+
+impl<'de> Visitor<'de> for BorrowedVisitor {
+    type Value = Borrowed<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(
+        self,
+        text: &'de str,
+    ) -> std::result::Result<Self::Value, E> {
+        Ok(Borrowed(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Borrowed(Cow::Owned(text.to_owned())))
+    }
+}
+
+impl<'de> Deserialize<'de> for Borrowed<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_str(BorrowedVisitor)
+    }
+}
+
+/// `[id, combine, value]` of a tile's measure.
+impl<'de> Deserialize<'de> for TileMeasure<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let (Borrowed(id), Borrowed(combine), value) =
+            <(Borrowed, Borrowed, f64)>::deserialize(deserializer)?;
+        Ok(TileMeasure { id, combine, value })
+    }
+}
+
+/// An operation's kind: a string, or None for any other value (the script has no branch for it).
+struct Kind<'de>(Option<Text<'de>>);
+
+impl<'de> Deserialize<'de> for Kind<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        // Anything but a string is read as a JSON value and dropped; strings borrow.
+        struct KindVisitor;
+        impl<'de> Visitor<'de> for KindVisitor {
+            type Value = Kind<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an operation's kind")
+            }
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                text: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(Some(Cow::Borrowed(text))))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(Some(Cow::Owned(text.to_owned()))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Kind(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Kind(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Kind(None))
+            }
+        }
+        deserializer.deserialize_any(KindVisitor)
     }
 }
 
@@ -689,52 +836,55 @@ impl<'de> Deserialize<'de> for Op {
 struct OpVisitor;
 
 impl<'de> Visitor<'de> for OpVisitor {
-    type Value = Op;
+    type Value = Op<'de>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("an operation [kind, …]")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut op: A) -> std::result::Result<Op, A::Error> {
-        let kind: Value = element(&mut op, 1)?;
-        let decoded = match kind.as_str() {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut op: A) -> std::result::Result<Self::Value, A::Error> {
+        let text = |op: &mut A, n| -> std::result::Result<Text<'de>, A::Error> {
+            Ok(element::<Borrowed, _>(op, n)?.0)
+        };
+        let Kind(kind) = element(&mut op, 1)?;
+        let decoded = match kind.as_deref() {
             Some("touch") => Op::Touch {
                 time: element(&mut op, 2)?,
             },
             Some("last") => Op::Last {
-                feature: element(&mut op, 2)?,
-                value: element(&mut op, 3)?,
+                feature: text(&mut op, 2)?,
+                value: text(&mut op, 3)?,
                 time: element(&mut op, 4)?,
             },
             Some("tiles") => Op::Tiles(Tiles {
-                tier: element(&mut op, 2)?,
+                tier: text(&mut op, 2)?,
                 bucket: element(&mut op, 3)?,
                 retention: element(&mut op, 4)?,
                 prune_every: element(&mut op, 5)?,
-                fields: element(&mut op, 6)?,
-                measures: element::<Vec<(String, String, f64)>, _>(&mut op, 7)?
+                fields: element::<Vec<Borrowed>, _>(&mut op, 6)?
                     .into_iter()
-                    .map(|(id, combine, value)| TileMeasure { id, combine, value })
+                    .map(|Borrowed(field)| field)
                     .collect(),
+                measures: element(&mut op, 7)?,
             }),
             Some("lifetime") => Op::Lifetime {
-                measure: element(&mut op, 2)?,
-                combine: element(&mut op, 3)?,
+                measure: text(&mut op, 2)?,
+                combine: text(&mut op, 3)?,
                 value: element(&mut op, 4)?,
             },
             Some("distinct") => Op::Distinct {
-                measure: element(&mut op, 2)?,
-                member: element(&mut op, 3)?,
+                measure: text(&mut op, 2)?,
+                member: text(&mut op, 3)?,
                 time: element(&mut op, 4)?,
                 retention: element(&mut op, 5)?,
             },
             Some("frequency") => Op::Frequency {
-                measure: element(&mut op, 2)?,
-                value: element(&mut op, 3)?,
+                measure: text(&mut op, 2)?,
+                value: text(&mut op, 3)?,
             },
             Some("drain") => Op::Drain {
-                view: element(&mut op, 2)?,
-                key: element(&mut op, 3)?,
+                view: text(&mut op, 2)?,
+                key: text(&mut op, 3)?,
             },
             _ => Op::Other,
         };
@@ -997,5 +1147,16 @@ mod tests {
         assert!(matches!(ops[7], Op::Other));
         assert!(matches!(ops[8], Op::Other));
         assert_eq!(compared(&ops), ["id", "_t", "_t:status", "_mxm", "l.m2"]);
+    }
+
+    #[test]
+    fn strings_with_escapes_decode_as_well_as_borrowed_ones() {
+        let json = br#"[["last","st\"atus","caf\u00e9",1],["frequency","m4","card"]]"#;
+        let ops = decode_ops(json).expect("decodes");
+        assert!(matches!(&ops[0], Op::Last { feature, value, .. }
+            if feature == "st\"atus" && value == "café" && matches!(value, Cow::Owned(_))));
+        assert!(matches!(&ops[1], Op::Frequency { value, .. }
+            if value == "card" && matches!(value, Cow::Borrowed(_))));
+        assert!(decode_ops(br#"[["last",5,"x",1]]"#).is_err());
     }
 }
