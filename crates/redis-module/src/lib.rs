@@ -736,14 +736,13 @@ impl<'de> Deserialize<'de> for Op<'de> {
     }
 }
 
-/// A JSON string, borrowed from the JSON unless it has escapes (serde's own `Cow<str>` always
-/// copies).
-struct Borrowed<'de>(Text<'de>);
+/// Reads a JSON string, borrowed from the JSON unless it has escapes (serde's own `Cow<str>`
+/// always copies). Asked for any value (an operation's kind), it reads one of another type as
+/// None and skips it.
+struct TextVisitor;
 
-struct BorrowedVisitor;
-
-impl<'de> Visitor<'de> for BorrowedVisitor {
-    type Value = Borrowed<'de>;
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Option<Text<'de>>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("a string")
@@ -753,17 +752,67 @@ impl<'de> Visitor<'de> for BorrowedVisitor {
         self,
         text: &'de str,
     ) -> std::result::Result<Self::Value, E> {
-        Ok(Borrowed(Cow::Borrowed(text)))
+        Ok(Some(Cow::Borrowed(text)))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Self::Value, E> {
-        Ok(Borrowed(Cow::Owned(text.to_owned())))
+        Ok(Some(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 }
 
+/// A JSON string (anything else is an error).
+struct Borrowed<'de>(Text<'de>);
+
 impl<'de> Deserialize<'de> for Borrowed<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_str(BorrowedVisitor)
+        let text = deserializer.deserialize_str(TextVisitor)?;
+        text.map(Borrowed)
+            .ok_or_else(|| de::Error::custom("expected a string"))
+    }
+}
+
+/// An operation's kind: a string, or None for any other value (the script has no branch for it).
+struct Kind<'de>(Option<Text<'de>>);
+
+impl<'de> Deserialize<'de> for Kind<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor).map(Kind)
     }
 }
 
@@ -773,61 +822,6 @@ impl<'de> Deserialize<'de> for TileMeasure<'de> {
         let (Borrowed(id), Borrowed(combine), value) =
             <(Borrowed, Borrowed, f64)>::deserialize(deserializer)?;
         Ok(TileMeasure { id, combine, value })
-    }
-}
-
-/// An operation's kind: a string, or None for any other value (the script has no branch for it).
-struct Kind<'de>(Option<Text<'de>>);
-
-impl<'de> Deserialize<'de> for Kind<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        // Anything but a string is read as a JSON value and dropped; strings borrow.
-        struct KindVisitor;
-        impl<'de> Visitor<'de> for KindVisitor {
-            type Value = Kind<'de>;
-            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-                formatter.write_str("an operation's kind")
-            }
-            fn visit_borrowed_str<E: de::Error>(
-                self,
-                text: &'de str,
-            ) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(Some(Cow::Borrowed(text))))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(Some(Cow::Owned(text.to_owned()))))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-                Ok(Kind(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Kind(None))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Kind(None))
-            }
-        }
-        deserializer.deserialize_any(KindVisitor)
     }
 }
 
