@@ -530,7 +530,7 @@ impl EntityWriter<'_> {
         if !within_retention {
             return Ok(());
         }
-        // Every span's tile in one HMGET and one HSET.
+        // Every span's tile read at once and written in one HSET.
         let tiles = self.tagged(view, key, op.tier.as_bytes());
         let names: Vec<&[u8]> = op.fields.iter().map(|field| field.as_bytes()).collect();
         let stored = self.redis.hash_get(&tiles, &names)?;
