@@ -10,7 +10,6 @@
 //! at the end.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_long, c_longlong, c_void};
-use std::marker::PhantomData;
 use std::sync::OnceLock;
 use std::{io, mem, ptr, slice};
 
@@ -261,70 +260,58 @@ impl Context {
         status == REDISMODULE_OK
     }
 
-    /// The running command's arguments, its name first.
+    /// The running command's arguments, its name first: their bytes, and the strings Redis
+    /// holds, which a command or a write can take without a copy.
     ///
     /// # Safety
-    /// `argv` and `argc` are those Redis passed along with this context; the slices are used
+    /// `argv` and `argc` are those Redis passed along with this context; the arguments are used
     /// only while the command runs.
     pub unsafe fn arguments<'a>(
         &self,
         argv: *mut *mut RedisModuleString,
         argc: c_int,
-    ) -> Vec<&'a [u8]> {
+    ) -> Vec<RedisStr<'a>> {
         let count = usize::try_from(argc).unwrap_or(0);
         (0..count)
             .map(|i| {
                 let mut len = 0;
                 // SAFETY: `argv` holds `argc` live strings (this function's contract).
                 unsafe {
-                    let text = (self.api.string_ptr_len)(*argv.add(i), &mut len);
-                    bytes(text, len)
+                    let raw = *argv.add(i);
+                    let text = (self.api.string_ptr_len)(raw, &mut len);
+                    RedisStr {
+                        raw,
+                        bytes: bytes(text, len),
+                    }
                 }
-            })
-            .collect()
-    }
-
-    /// The running command's arguments as the strings Redis holds, its name first: passed on to
-    /// a command or a write without a copy.
-    ///
-    /// # Safety
-    /// As for [`Context::arguments`].
-    pub unsafe fn argument_strings<'a>(
-        &self,
-        argv: *mut *mut RedisModuleString,
-        argc: c_int,
-    ) -> Vec<RedisStr<'a>> {
-        let count = usize::try_from(argc).unwrap_or(0);
-        // SAFETY: `argv` holds `argc` live strings (this function's contract).
-        (0..count)
-            .map(|i| RedisStr {
-                raw: unsafe { *argv.add(i) },
-                _lives: PhantomData,
             })
             .collect()
     }
 
     /// Calls a command that only reads.
     pub fn read(&self, command: &CStr, args: &[&[u8]]) -> Result<Reply, String> {
-        let args: Vec<Arg> = args.iter().map(|arg| Arg::Bytes(arg)).collect();
-        self.call(command, false, &args)
+        self.call(command, false, args.iter().map(|&arg| Arg::Bytes(arg)))
     }
 
     /// Calls a command that writes, replicated to replicas and the AOF as a script's writes are.
     pub fn write(&self, command: &CStr, args: &[&[u8]]) -> Result<Reply, String> {
-        let args: Vec<Arg> = args.iter().map(|arg| Arg::Bytes(arg)).collect();
-        self.call(command, true, &args)
+        self.call(command, true, args.iter().map(|&arg| Arg::Bytes(arg)))
     }
 
     /// [`Context::write`] with arguments that may be strings Redis holds already.
     pub fn write_args(&self, command: &CStr, args: &[Arg]) -> Result<Reply, String> {
-        self.call(command, true, args)
+        self.call(command, true, args.iter().copied())
     }
 
-    fn call(&self, command: &CStr, replicate: bool, args: &[Arg]) -> Result<Reply, String> {
+    fn call<'a>(
+        &self,
+        command: &CStr,
+        replicate: bool,
+        args: impl ExactSizeIterator<Item = Arg<'a>>,
+    ) -> Result<Reply, String> {
         // '!' replicates; 'v' passes the arguments as one array and its length. RM_Call grows its
         // argument array by that length minus one, so no arguments go without 'v'.
-        let format = match (replicate, args.is_empty()) {
+        let format = match (replicate, args.len() == 0) {
             (false, true) => c"",
             (false, false) => c"v",
             (true, true) => c"!",
@@ -401,7 +388,7 @@ impl Context {
     }
 
     /// Strings for `args`: those Redis holds as they are, the others created.
-    fn strings<'c>(&'c self, args: &[Arg]) -> Strings<'c> {
+    fn strings<'a>(&self, args: impl ExactSizeIterator<Item = Arg<'a>>) -> Strings<'_> {
         let mut strings = Strings {
             raw: Vec::with_capacity(args.len()),
             created: Vec::new(),
@@ -423,23 +410,29 @@ impl Context {
         strings
     }
 
-    /// Opens key `name` for reading, as a command that reads looks it up; None when it does
-    /// not exist.
-    fn open(&self, name: *mut RedisModuleString) -> Option<Key<'_>> {
+    /// Opens hash `name` for reading, as a command that reads looks it up: None when it does
+    /// not exist, Redis' WRONGTYPE error when it is not a hash.
+    fn open_hash(&self, name: &[u8]) -> Result<Option<Key<'_>>, String> {
+        let name = self.strings([Arg::Bytes(name)].into_iter());
         // SAFETY: a live context and a live string (OpenKey takes its own reference to it).
-        let raw = unsafe { (self.api.open_key)(self.raw, name, REDISMODULE_READ) };
-        (!raw.is_null()).then_some(Key { raw, context: self })
+        let raw = unsafe { (self.api.open_key)(self.raw, name.raw[0], REDISMODULE_READ) };
+        if raw.is_null() {
+            return Ok(None);
+        }
+        let key = Key { raw, context: self };
+        // SAFETY: an open key.
+        match unsafe { (self.api.key_type)(key.raw) } {
+            KEYTYPE_EMPTY | KEYTYPE_HASH => Ok(Some(key)),
+            _ => Err(WRONGTYPE.to_owned()),
+        }
     }
 
     /// `HMGET key field…` through the key API: each field's value, None where it is absent.
     pub fn hash_get(&self, key: &[u8], fields: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, String> {
-        let name = self.strings(&[Arg::Bytes(key)]);
-        let Some(key) = self.open(name.raw[0]) else {
+        let Some(key) = self.open_hash(key)? else {
             return Ok(vec![None; fields.len()]);
         };
-        key.expect_hash()?;
-        let fields: Vec<Arg> = fields.iter().map(|field| Arg::Bytes(field)).collect();
-        let fields = self.strings(&fields);
+        let fields = self.strings(fields.iter().map(|&field| Arg::Bytes(field)));
         let mut values = Vec::with_capacity(fields.raw.len());
         for &field in &fields.raw {
             let mut value: *mut RedisModuleString = ptr::null_mut();
@@ -468,11 +461,9 @@ impl Context {
 
     /// `HLEN key` through the key API.
     pub fn hash_len(&self, key: &[u8]) -> Result<usize, String> {
-        let name = self.strings(&[Arg::Bytes(key)]);
-        let Some(key) = self.open(name.raw[0]) else {
+        let Some(key) = self.open_hash(key)? else {
             return Ok(0);
         };
-        key.expect_hash()?;
         // SAFETY: an open key.
         Ok(unsafe { (self.api.value_length)(key.raw) })
     }
@@ -507,7 +498,13 @@ impl Context {
 #[derive(Clone, Copy)]
 pub struct RedisStr<'a> {
     raw: *mut RedisModuleString,
-    _lives: PhantomData<&'a RedisModuleString>,
+    bytes: &'a [u8],
+}
+
+impl<'a> RedisStr<'a> {
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
 }
 
 /// An argument of a command or a write: bytes (a string is created for them), or a string Redis
@@ -538,17 +535,6 @@ impl Drop for Strings<'_> {
 struct Key<'c> {
     raw: *mut RedisModuleKey,
     context: &'c Context,
-}
-
-impl Key<'_> {
-    /// Err with Redis' WRONGTYPE error unless the key is a hash or does not exist.
-    fn expect_hash(&self) -> Result<(), String> {
-        // SAFETY: an open key.
-        match unsafe { (self.context.api.key_type)(self.raw) } {
-            KEYTYPE_EMPTY | KEYTYPE_HASH => Ok(()),
-            _ => Err(WRONGTYPE.to_owned()),
-        }
-    }
 }
 
 impl Drop for Key<'_> {

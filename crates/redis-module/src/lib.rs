@@ -73,19 +73,13 @@ unsafe extern "C" fn ingest_command(
         return REDISMODULE_ERR;
     };
     // SAFETY: Redis passes `argc` arguments, live during this call.
-    let (args, strings) = unsafe {
-        (
-            redis.arguments(argv, argc),
-            redis.argument_strings(argv, argc),
-        )
-    };
+    let args = unsafe { redis.arguments(argv, argc) };
     // The command's name, then numkeys at least.
     if args.len() < 2 {
         return redis.wrong_arity();
     }
     // A bug must not take Redis down with it: a panic answers an error like any failure.
-    let call = || ingest(&redis, &args[1..], &strings[1..]);
-    match panic::catch_unwind(AssertUnwindSafe(call)) {
+    match panic::catch_unwind(AssertUnwindSafe(|| ingest(&redis, &args[1..]))) {
         Ok(Ok(outcomes)) => redis.reply_integers(&outcomes),
         Ok(Err(message)) => redis.reply_error(&message),
         Err(_) => redis.reply_error("ERR LARDER.INGEST panicked (see Redis' standard error)"),
@@ -93,9 +87,9 @@ unsafe extern "C" fn ingest_command(
     REDISMODULE_OK
 }
 
-/// The script's body, given `numkeys key… arg…` as bytes and as the strings Redis holds.
-fn ingest(redis: &Context, args: &[&[u8]], strings: &[RedisStr]) -> Result<Vec<i64>> {
-    let args = Arguments::split(args, strings)?;
+/// The script's body, given `numkeys key… arg…`.
+fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
+    let args = Arguments::split(args)?;
     let raw_ttl = args.number(1)?;
     let seen_ttl = args.number(2)?;
     let prefix = args.arg(4)?;
@@ -239,21 +233,18 @@ fn ingest(redis: &Context, args: &[&[u8]], strings: &[RedisStr]) -> Result<Vec<i
 }
 
 /// KEYS and ARGV of a call, read by the script's 1-based indices so that the port reads like it:
-/// as bytes, and as the strings Redis holds (`key_string`, `arg_string`), which writes pass on
-/// without a copy.
+/// as bytes (`key`, `arg`), and as the strings Redis holds (`key_string`, `arg_string`), which
+/// writes pass on without a copy.
 struct Arguments<'a> {
-    keys: &'a [&'a [u8]],
-    argv: &'a [&'a [u8]],
-    key_strings: &'a [RedisStr<'a>],
-    arg_strings: &'a [RedisStr<'a>],
+    keys: &'a [RedisStr<'a>],
+    argv: &'a [RedisStr<'a>],
 }
 
 impl<'a> Arguments<'a> {
-    /// Splits `numkeys key… arg…` as EVALSHA does; `strings` are the same arguments as Redis
-    /// holds them.
-    fn split(args: &'a [&'a [u8]], strings: &'a [RedisStr<'a>]) -> Result<Self> {
+    /// Splits `numkeys key… arg…` as EVALSHA does.
+    fn split(args: &'a [RedisStr<'a>]) -> Result<Self> {
         let (numkeys, rest) = args.split_first().ok_or("ERR wrong number of arguments")?;
-        let numkeys = std::str::from_utf8(numkeys)
+        let numkeys = std::str::from_utf8(numkeys.bytes())
             .ok()
             .and_then(|numkeys| numkeys.parse::<i64>().ok())
             .ok_or("ERR value is not an integer or out of range")?;
@@ -263,49 +254,35 @@ impl<'a> Arguments<'a> {
             return Err("ERR Number of keys can't be greater than number of args".to_owned());
         }
         let (keys, argv) = rest.split_at(numkeys);
-        let (key_strings, arg_strings) = strings[1..].split_at(numkeys);
-        Ok(Arguments {
-            keys,
-            argv,
-            key_strings,
-            arg_strings,
-        })
+        Ok(Arguments { keys, argv })
     }
 
     /// `KEYS[index]` as Redis holds it.
     fn key_string(&self, index: usize) -> Result<RedisStr<'a>> {
-        self.key(index)?;
-        Ok(self.key_strings[index - 1])
-    }
-
-    /// `ARGV[index]` as Redis holds it.
-    fn arg_string(&self, index: usize) -> Result<RedisStr<'a>> {
-        self.arg(index)?;
-        Ok(self.arg_strings[index - 1])
-    }
-
-    /// `unpack(ARGV, from, from + count - 1)` as Redis holds them.
-    fn arg_strings(&self, from: usize, count: usize) -> Result<&'a [RedisStr<'a>]> {
-        self.args(from, count)?;
-        Ok(&self.arg_strings[from - 1..from - 1 + count])
-    }
-
-    /// `KEYS[index]`.
-    fn key(&self, index: usize) -> Result<&'a [u8]> {
         let key = self.keys.get(index - 1).copied();
         key.ok_or_else(|| format!("ERR KEYS[{index}] is missing"))
     }
 
-    /// `ARGV[index]`.
-    fn arg(&self, index: usize) -> Result<&'a [u8]> {
+    /// `ARGV[index]` as Redis holds it.
+    fn arg_string(&self, index: usize) -> Result<RedisStr<'a>> {
         let arg = self.argv.get(index - 1).copied();
         arg.ok_or_else(|| format!("ERR ARGV[{index}] is missing"))
     }
 
-    /// `unpack(ARGV, from, from + count - 1)`.
-    fn args(&self, from: usize, count: usize) -> Result<&'a [&'a [u8]]> {
+    /// `unpack(ARGV, from, from + count - 1)` as Redis holds them.
+    fn arg_strings(&self, from: usize, count: usize) -> Result<&'a [RedisStr<'a>]> {
         let args = self.argv.get(from - 1..from - 1 + count);
         args.ok_or_else(|| format!("ERR ARGV[{from}] to ARGV[{}] are missing", from + count - 1))
+    }
+
+    /// `KEYS[index]`.
+    fn key(&self, index: usize) -> Result<&'a [u8]> {
+        Ok(self.key_string(index)?.bytes())
+    }
+
+    /// `ARGV[index]`.
+    fn arg(&self, index: usize) -> Result<&'a [u8]> {
+        Ok(self.arg_string(index)?.bytes())
     }
 
     /// `tonumber(ARGV[index])`, which must be a number.
