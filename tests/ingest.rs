@@ -98,6 +98,25 @@ async fn a_record_outliving_its_marker_is_replaced() {
 }
 
 #[tokio::test]
+async fn raw_hashes_expire_through_the_queue_while_markers_are_kept() {
+    let mut settings = test_settings();
+    settings.redis.raw_ttl_secs = 1;
+    let app = TestApp::spawn_with(settings).await;
+    app.assert_raw_hashes_expire_through_the_queue().await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn raw_hashes_carry_their_ttl_while_markers_expire() {
+    let mut settings = test_settings();
+    (settings.redis.raw_ttl_secs, settings.redis.dedupe_ttl_secs) = (60, 3600);
+    let app = TestApp::spawn_with(settings).await;
+    app.assert_raw_hashes_expire_by_their_ttl_while_markers_expire()
+        .await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_failed_call_versions_what_it_wrote() {
     let app = TestApp::spawn().await;
     app.assert_a_failed_call_versions_what_it_wrote().await;

@@ -164,6 +164,26 @@ async fn the_module_replaces_a_record_that_outlived_its_marker() {
 }
 
 #[tokio::test]
+async fn the_module_expires_raw_hashes_through_the_queue() {
+    let mut settings = test_settings();
+    settings.redis.raw_ttl_secs = 1;
+    let module = spawn_on_module(settings).await;
+    module.assert_raw_hashes_expire_through_the_queue().await;
+    module.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_module_gives_raw_hashes_their_ttl_while_markers_expire() {
+    let mut settings = test_settings();
+    (settings.redis.raw_ttl_secs, settings.redis.dedupe_ttl_secs) = (60, 3600);
+    let module = spawn_on_module(settings).await;
+    module
+        .assert_raw_hashes_expire_by_their_ttl_while_markers_expire()
+        .await;
+    module.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_module_versions_what_a_failed_call_wrote() {
     let module = spawn_on_module(test_settings()).await;
     module.assert_a_failed_call_versions_what_it_wrote().await;

@@ -198,6 +198,39 @@ impl TestApp {
             .expect("ZRANGE")
     }
 
+    /// The items of list `key` of this test.
+    pub async fn list(&self, key: &str) -> Vec<String> {
+        let mut conn = self.redis.clone();
+        redis::cmd("LRANGE")
+            .arg(format!("{}{key}", self.prefix))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .expect("LRANGE")
+    }
+
+    /// `PTTL` of key `key` of this test: ms left, -1 without a TTL, -2 when absent.
+    pub async fn pttl(&self, key: &str) -> i64 {
+        let mut conn = self.redis.clone();
+        redis::cmd("PTTL")
+            .arg(format!("{}{key}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("PTTL")
+    }
+
+    /// Gives key `key` of this test a TTL of `ms`.
+    pub async fn pexpire(&self, key: &str, ms: u64) {
+        let mut conn = self.redis.clone();
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(format!("{}{key}", self.prefix))
+            .arg(ms)
+            .query_async(&mut conn)
+            .await
+            .expect("PEXPIRE");
+    }
+
     /// String key `key` of this test.
     pub async fn get_string(&self, key: &str) -> Option<String> {
         let mut conn = self.redis.clone();
@@ -262,6 +295,71 @@ impl TestApp {
         assert_eq!(first.status(), 200);
         self.delete("seen:restaurant:r1").await; // as its expiry would
         self.assert_a_changed_restaurant_replaces_its_record().await;
+    }
+
+    /// With a raw TTL of 1 s and markers kept for good (the settings' `raw_ttl_secs` 1,
+    /// `dedupe_ttl_secs` 0), new records' raw hashes carry no TTL: they are queued in
+    /// `larder:raw-expiry` and deleted by the first call a second later, unless they got a TTL of
+    /// their own (an update's) meanwhile; an update gets its TTL as before.
+    pub async fn assert_raw_hashes_expire_through_the_queue(&self) {
+        assert_eq!(
+            (
+                self.settings.redis.raw_ttl_secs,
+                self.settings.redis.dedupe_ttl_secs
+            ),
+            (1, 0)
+        );
+        for id in ["r1", "r3"] {
+            let response = self
+                .post_json("/restaurant-event/", &restaurant_event(id, 60.0))
+                .await;
+            assert_eq!(response.status(), 200);
+            assert_eq!(self.pttl(&format!("raw_restaurant:{id}")).await, -1);
+        }
+        let queued = self.list("larder:raw-expiry").await;
+        assert_eq!(queued.len(), 2, "{queued:?}");
+        for (entry, id) in queued.iter().zip(["r1", "r3"]) {
+            let (at, key) = entry.split_once(':').expect("{ms}:{key}");
+            assert!(at.parse::<u64>().is_ok(), "{entry}");
+            assert_eq!(key, format!("{}raw_restaurant:{id}", self.prefix));
+        }
+        // As an update's TTL would: the sweep must leave r1 to it.
+        self.pexpire("raw_restaurant:r1", 60_000).await;
+
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        self.post_json("/restaurant-event/", &restaurant_event("r2", 60.0))
+            .await;
+        assert!(
+            self.hgetall("raw_restaurant:r3").await.is_empty(),
+            "r3 outlived its TTL"
+        );
+        assert_eq!(
+            self.hgetall("raw_restaurant:r1").await["average_ticket"],
+            "60.0"
+        );
+        let queued = self.list("larder:raw-expiry").await;
+        assert_eq!(queued.len(), 1, "{queued:?}");
+        assert!(queued[0].ends_with("raw_restaurant:r2"), "{queued:?}");
+
+        self.post_json("/restaurant-event/", &restaurant_event("r2", 80.0))
+            .await;
+        let ttl = self.pttl("raw_restaurant:r2").await;
+        assert!((1..=1000).contains(&ttl), "an update's TTL: {ttl}");
+        assert_eq!(self.list("larder:raw-expiry").await.len(), 1);
+    }
+
+    /// With markers that expire (the settings' `dedupe_ttl_secs` above 0), an id can be new
+    /// again: every raw hash gets a TTL of its own, and nothing is queued.
+    pub async fn assert_raw_hashes_expire_by_their_ttl_while_markers_expire(&self) {
+        assert!(self.settings.redis.dedupe_ttl_secs > 0);
+        let response = self
+            .post_json("/restaurant-event/", &restaurant_event("r1", 60.0))
+            .await;
+        assert_eq!(response.status(), 200);
+        let ttl = self.pttl("raw_restaurant:r1").await;
+        let raw_ttl_ms = 1000 * self.settings.redis.raw_ttl_secs as i64;
+        assert!((1..=raw_ttl_ms).contains(&ttl), "{ttl}");
+        assert!(self.list("larder:raw-expiry").await.is_empty());
     }
 
     /// An ingest call that fails midway keeps what it wrote before the failure, as a script does;

@@ -109,6 +109,24 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
         Vec::new()
     };
     let marker_outlives_raw = seen_ttl == 0.0 || (raw_ttl > 0.0 && raw_ttl <= seen_ttl);
+    // The script's expiry queue: new records' raw hashes are deleted by the calls after their
+    // TTL instead of carrying a TTL of their own (see the script for why).
+    let expiry_queue = [prefix, b"larder:raw-expiry"].concat();
+    let queued = raw_ttl > 0.0 && seen_ttl == 0.0;
+    let mut to_queue: Vec<Vec<u8>> = Vec::new();
+    let stamp = if queued {
+        let (seconds, micros) = time(redis)?;
+        let now_ms = seconds * 1000.0 + (micros / 1000.0).floor();
+        sweep_expired(
+            redis,
+            &expiry_queue,
+            now_ms - raw_ttl * 1000.0,
+            args.number(3)?,
+        )?;
+        [format_d(now_ms).as_bytes(), b":"].concat()
+    } else {
+        Vec::new()
+    };
 
     let mut writer = EntityWriter {
         redis,
@@ -126,7 +144,8 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
         let mut outcomes = Vec::new();
         // Lua's `for i = 1, n` with a double `n`: once for each whole number from 1 up to `n`.
         for _ in 1..=args.number(3)? as u64 {
-            let raw = Arg::Held(args.key_string(k)?);
+            let raw_key = args.key_string(k)?;
+            let raw = Arg::Held(raw_key);
             let seen = args.key_string(k + 1)?;
             k += 2;
             let fingerprint = args.arg(a)?;
@@ -173,7 +192,9 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
                     .map(|&s| Arg::Held(s)),
             );
             redis.write_args(c"HSET", &hset)?;
-            if raw_ttl > 0.0 {
+            if queued && previous.is_none() {
+                to_queue.push([stamp.as_slice(), raw_key.bytes()].concat());
+            } else if raw_ttl > 0.0 {
                 let ttl = number_arg(raw_ttl);
                 redis.write_args(c"EXPIRE", &[raw, Arg::Bytes(ttl.as_bytes())])?;
             }
@@ -219,6 +240,12 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
     };
     let stored = ingest_events();
     writer.write_versions()?;
+    for chunk in to_queue.chunks(1000) {
+        let rpush: Vec<&[u8]> = std::iter::once(expiry_queue.as_slice())
+            .chain(chunk.iter().map(Vec::as_slice))
+            .collect();
+        redis.write(c"RPUSH", &rpush)?;
+    }
     let outcomes = stored?;
     if let Some(newest) = newest_event {
         let now = redis.read(c"GET", &[clock])?.nullable_bulk()?;
@@ -230,6 +257,49 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
         }
     }
     Ok(outcomes)
+}
+
+/// `TIME`: seconds and microseconds.
+fn time(redis: &Context) -> Result<(f64, f64)> {
+    let now: Vec<Option<f64>> = redis
+        .read(c"TIME", &[])?
+        .array()?
+        .into_iter()
+        .map(|part| part.bulk().map(|text| tonumber(&text)))
+        .collect::<Result<_>>()?;
+    let [Some(seconds), Some(micros)] = now[..] else {
+        return Err("ERR TIME answered no seconds and microseconds".to_owned());
+    };
+    Ok((seconds, micros))
+}
+
+/// The script's sweep of the expiry queue: deletes the raw hashes at its head queued at or before
+/// `line` (ms) that have no TTL of their own, reading at most twice what a call of `events` can
+/// queue.
+fn sweep_expired(redis: &Context, queue: &[u8], line: f64, events: f64) -> Result<()> {
+    let last = number_arg(2.0 * events + 99.0);
+    let head = redis
+        .read(c"LRANGE", &[queue, b"0", last.as_bytes()])?
+        .array()?;
+    let mut swept = 0;
+    for entry in head {
+        let entry = entry.bulk()?;
+        let colon = entry.iter().position(|&b| b == b':');
+        let colon = colon.ok_or("ERR larder:raw-expiry holds an entry without a time")?;
+        let queued_at = tonumber(&entry[..colon]).ok_or("ERR larder:raw-expiry has a bad time")?;
+        if queued_at > line {
+            break;
+        }
+        let raw = &entry[colon + 1..];
+        if redis.read(c"PTTL", &[raw])?.integer()? == -1 {
+            redis.write(c"DEL", &[raw])?;
+        }
+        swept += 1;
+    }
+    if swept > 0 {
+        redis.write(c"LTRIM", &[queue, swept.to_string().as_bytes(), b"-1"])?;
+    }
+    Ok(())
 }
 
 /// KEYS and ARGV of a call, read by the script's 1-based indices so that the port reads like it:
@@ -337,17 +407,10 @@ impl EntityWriter<'_> {
     /// the clock in microseconds.
     fn next_version(&self) -> Result<Vec<u8>> {
         let key = [self.prefix, b"larder:version"].concat();
-        let now = self.redis.read(c"TIME", &[])?.array()?;
+        let (seconds, micros) = time(self.redis)?;
         let last = match self.redis.read(c"GET", &[&key])?.nullable_bulk()? {
             None => 0.0,
             Some(text) => tonumber(&text).ok_or("ERR larder:version is not a number")?,
-        };
-        let now: Vec<Option<f64>> = now
-            .into_iter()
-            .map(|part| part.bulk().map(|text| tonumber(&text)))
-            .collect::<Result<_>>()?;
-        let [Some(seconds), Some(micros)] = now[..] else {
-            return Err("ERR TIME answered no seconds and microseconds".to_owned());
         };
         // `math.max(a, b)`: `b` only when greater.
         let (a, b) = (last + 1.0, seconds * 1_000_000.0 + micros);

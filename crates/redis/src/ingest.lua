@@ -18,6 +18,7 @@
 --                               the tier packed as {measure}:{value},… (integers below 2^53)
 --   {rtf_{view}:{key}}:d:{m}    sorted set: distinct member -> newest event ms
 --   {rtf_{view}:{key}}:pending:{view}  list: operations waiting for this entity's key
+-- and larder:raw-expiry, a list of the raw hashes to delete once `raw_ttl` old (see below).
 -- All keys of an entity share its hash slot; an operation group touches one entity.
 local raw_ttl, seen_ttl, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local stream, clock = KEYS[1], KEYS[2]
@@ -252,6 +253,41 @@ end
 local seen_expiry = seen_ttl > 0 and { 'EX', ARGV[2] } or {}
 local marker_outlives_raw = seen_ttl == 0 or (raw_ttl > 0 and raw_ttl <= seen_ttl)
 
+-- Raw hashes expire without a TTL of their own where they can. While any key has a TTL, Redis
+-- checks every key it finds against its table of expiring keys, and every SET removes the key
+-- from it: a fifth of ingestion's time at full scale (docs/benchmarks.md). So with markers kept
+-- for good, a new record's key goes on a queue, "{ms}:{key}" in arrival order, and each call
+-- first deletes the records at the queue's head that are `raw_ttl` old. Such an id is new only
+-- once, so its key is queued once; an update of it gets a TTL of its own as before (its queue
+-- entry then leaves it alone), as does every record while markers expire.
+local expiry_queue = prefix .. 'larder:raw-expiry'
+local queued = raw_ttl > 0 and seen_ttl == 0
+local stamp
+local to_queue = {}
+if queued then
+  local now = redis.call('TIME')
+  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local line = now_ms - raw_ttl * 1000
+  -- Twice what a call can queue, so the queue drains faster than it fills.
+  local head = redis.call('LRANGE', expiry_queue, 0, 2 * tonumber(ARGV[3]) + 99)
+  local swept = 0
+  for _, entry in ipairs(head) do
+    local colon = string.find(entry, ':', 1, true)
+    if tonumber(string.sub(entry, 1, colon - 1)) > line then
+      break
+    end
+    local raw = string.sub(entry, colon + 1)
+    if redis.call('PTTL', raw) == -1 then
+      redis.call('DEL', raw)
+    end
+    swept = swept + 1
+  end
+  if swept > 0 then
+    redis.call('LTRIM', expiry_queue, swept, -1)
+  end
+  stamp = string.format('%d', now_ms) .. ':'
+end
+
 -- The newest event time this call stores, of any source, for the clock: written once per call.
 local newest_event
 local k, a = 3, 6
@@ -281,7 +317,9 @@ local function ingest_events()
         redis.call('DEL', raw)
       end
       redis.call('HSET', raw, unpack(ARGV, raw_from, raw_from + 2 * n_raw - 1))
-      if raw_ttl > 0 then
+      if queued and not previous then
+        to_queue[#to_queue + 1] = stamp .. raw
+      elseif raw_ttl > 0 then
         redis.call('EXPIRE', raw, raw_ttl)
       end
       redis.call('XADD', stream, '*', 'id', id, 'fp', fingerprint, 'data', payload)
@@ -311,6 +349,9 @@ end
 -- lookups would keep serving what they cached before.
 local stored, failure = pcall(ingest_events)
 write_versions()
+for i = 1, #to_queue, 1000 do
+  redis.call('RPUSH', expiry_queue, unpack(to_queue, i, math.min(i + 999, #to_queue)))
+end
 if not stored then
   error(failure)
 end
