@@ -300,7 +300,8 @@ impl TestApp {
     /// With a raw TTL of 1 s and markers kept for good (the settings' `raw_ttl_secs` 1,
     /// `dedupe_ttl_secs` 0), new records' raw hashes carry no TTL: they are queued in
     /// `larder:raw-expiry` and deleted by the first call a second later, unless they got a TTL of
-    /// their own (an update's) meanwhile; an update gets its TTL as before.
+    /// their own (an update's) meanwhile, or by the API's sweep when no call comes; an update
+    /// gets its TTL as before.
     pub async fn assert_raw_hashes_expire_through_the_queue(&self) {
         assert_eq!(
             (
@@ -346,6 +347,16 @@ impl TestApp {
         let ttl = self.pttl("raw_restaurant:r2").await;
         assert!((1..=1000).contains(&ttl), "an update's TTL: {ttl}");
         assert_eq!(self.list("larder:raw-expiry").await.len(), 1);
+
+        // With no more events, the API's sweep (every second) deletes r4 in time.
+        self.post_json("/restaurant-event/", &restaurant_event("r4", 60.0))
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert!(
+            self.hgetall("raw_restaurant:r4").await.is_empty(),
+            "r4 outlived its TTL"
+        );
+        assert!(self.list("larder:raw-expiry").await.is_empty());
     }
 
     /// With markers that expire (the settings' `dedupe_ttl_secs` above 0), an id can be new

@@ -24,6 +24,19 @@ impl Application {
         let clock = Arc::new(EventClock::default());
         let pool = larder_redis::connect(&settings.redis).map_err(anyhow::Error::msg)?;
         let event_store = Arc::new(RedisEventStore::new(pool.clone(), &settings.redis));
+        // Raw hashes expire through the ingest calls (docs/ingestion.md); between them, here.
+        if settings.redis.raw_ttl_secs > 0 && settings.redis.dedupe_ttl_secs == 0 {
+            let store = event_store.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    if let Err(error) = store.sweep_expired_raw_hashes().await {
+                        tracing::warn!(%error, "sweeping expired raw hashes failed");
+                    }
+                }
+            });
+        }
         let online_store = Arc::new(RedisOnlineStore::new(pool.clone(), &settings.redis));
         let jobs = Arc::new(RedisJobQueue::new(pool, &settings.redis).map_err(anyhow::Error::msg)?);
         let tokens = AccessTokens::new(

@@ -138,6 +138,54 @@ impl RedisEventStore {
     }
 }
 
+impl RedisEventStore {
+    /// Deletes the queued raw hashes whose time has come (with `raw_ttl_secs` set and markers
+    /// kept for good; nothing to do otherwise). Every ingest call sweeps the queue first, but
+    /// when ingestion stops nothing else would: so, while the queue's head has expired, calls of
+    /// no events, each sweeping what one call may. Stops when the log's backlog is full, as such
+    /// a call then writes nothing.
+    ///
+    /// # Errors
+    /// When Redis fails or does not answer in time.
+    pub async fn sweep_expired_raw_hashes(&self) -> Result<(), StoreError> {
+        let (ttl_secs, dedupe_secs) = (self.settings.raw_ttl_secs, self.settings.dedupe_ttl_secs);
+        if ttl_secs == 0 || dedupe_secs > 0 {
+            return Ok(());
+        }
+        let queue = self.keys.raw_expiry();
+        loop {
+            let (head, (seconds, micros)): (Option<String>, (u64, u64)) = self
+                .connections
+                .run(|mut conn| {
+                    let queue = queue.clone();
+                    async move {
+                        redis::pipe()
+                            .cmd("LINDEX")
+                            .arg(queue)
+                            .arg(0)
+                            .cmd("TIME")
+                            .query_async(&mut conn)
+                            .await
+                    }
+                })
+                .await?;
+            let line = (seconds * 1000 + micros / 1000).saturating_sub(ttl_secs * 1000);
+            let expired = head
+                .and_then(|entry| entry.split_once(':')?.0.parse::<u64>().ok())
+                .is_some_and(|queued_at| queued_at <= line);
+            if !expired {
+                return Ok(());
+            }
+            let sweep =
+                tokio::time::timeout(self.settings.timeout(), self.run(Source::Order, &[&[]]));
+            let replies = sweep.await.map_err(|_| timed_out())??;
+            if replies.iter().any(|reply| reply.as_slice() == [-1]) {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Whether a call failed before doing anything: the script is not loaded, or the module's
 /// command is unknown (a server without the module took over).
 fn did_not_run(error: &RedisError) -> bool {

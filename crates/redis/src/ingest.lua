@@ -257,9 +257,10 @@ local marker_outlives_raw = seen_ttl == 0 or (raw_ttl > 0 and raw_ttl <= seen_tt
 -- checks every key it finds against its table of expiring keys, and every SET removes the key
 -- from it: a fifth of ingestion's time at full scale (docs/benchmarks.md). So with markers kept
 -- for good, a new record's key goes on a queue, "{ms}:{key}" in arrival order, and each call
--- first deletes the records at the queue's head that are `raw_ttl` old. Such an id is new only
--- once, so its key is queued once; an update of it gets a TTL of its own as before (its queue
--- entry then leaves it alone), as does every record while markers expire.
+-- first deletes the records at the queue's head that are `raw_ttl` old (a call of no events only
+-- sweeps: the API makes such calls while no events come). Such an id is new only once, so its key
+-- is queued once; an update of it gets a TTL of its own as before (its queue entry then leaves it
+-- alone), as does every record while markers expire.
 local expiry_queue = prefix .. 'larder:raw-expiry'
 local queued = raw_ttl > 0 and seen_ttl == 0
 local stamp

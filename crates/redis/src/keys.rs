@@ -61,6 +61,12 @@ impl KeySpace {
         format!("{}larder:clock", self.prefix)
     }
 
+    /// The raw hashes to delete once `raw_ttl_secs` old, `{ms}:{key}` in arrival order (see
+    /// ingest.lua).
+    pub fn raw_expiry(&self) -> String {
+        format!("{}larder:raw-expiry", self.prefix)
+    }
+
     /// A lease (`larder:lease:{name}`) held by one worker process at a time.
     pub fn lease(&self, name: &str) -> String {
         format!("{}larder:lease:{name}", self.prefix)
