@@ -136,9 +136,7 @@ impl RedisEventStore {
             })
             .await
     }
-}
 
-impl RedisEventStore {
     /// Deletes the queued raw hashes whose time has come (with `raw_ttl_secs` set and markers
     /// kept for good; nothing to do otherwise). Every ingest call sweeps the queue first, but
     /// when ingestion stops nothing else would: so, while the queue's head has expired, calls of
