@@ -25,7 +25,7 @@ impl Application {
         let pool = larder_redis::connect(&settings.redis).map_err(anyhow::Error::msg)?;
         let event_store = Arc::new(RedisEventStore::new(pool.clone(), &settings.redis));
         // Raw hashes expire through the ingest calls (docs/ingestion.md); between them, here.
-        if settings.redis.raw_ttl_secs > 0 && settings.redis.dedupe_ttl_secs == 0 {
+        if settings.redis.raw_hashes_queued() {
             let store = event_store.clone();
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(std::time::Duration::from_secs(1));

@@ -146,10 +146,10 @@ impl RedisEventStore {
     /// # Errors
     /// When Redis fails or does not answer in time.
     pub async fn sweep_expired_raw_hashes(&self) -> Result<(), StoreError> {
-        let (ttl_secs, dedupe_secs) = (self.settings.raw_ttl_secs, self.settings.dedupe_ttl_secs);
-        if ttl_secs == 0 || dedupe_secs > 0 {
+        if !self.settings.raw_hashes_queued() {
             return Ok(());
         }
+        let ttl_secs = self.settings.raw_ttl_secs;
         let queue = self.keys.raw_expiry();
         loop {
             let (head, (seconds, micros)): (Option<String>, (u64, u64)) = self

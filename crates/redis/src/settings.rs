@@ -32,6 +32,12 @@ impl RedisSettings {
         Duration::from_millis(self.timeout_ms)
     }
 
+    /// Whether new raw hashes expire through the ingest calls' queue instead of a TTL of their
+    /// own: with a raw TTL and markers kept for good (ingest.lua says why).
+    pub fn raw_hashes_queued(&self) -> bool {
+        self.raw_ttl_secs > 0 && self.dedupe_ttl_secs == 0
+    }
+
     /// Checks what the types cannot, naming the key at fault.
     ///
     /// # Errors
