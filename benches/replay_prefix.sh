@@ -6,7 +6,8 @@
 # is not trimmed). Prints the replay's report and Redis' own time: in the ingest calls in all and,
 # every 20 s, per call (a call carries up to `redis.events_per_script` events of one source).
 # MODULE=1 loads larder's Redis module, so the API ingests with LARDER.INGEST instead of the script
-# (MODULE=FILE.so: another build of it, a copy kept to compare against);
+# (MODULE=FILE.so: another build of it, a copy kept to compare against); API_BIN=FILE runs another
+# build of larder-api (a copy kept to compare against);
 # REDIS_ARGS go to redis-server (e.g. "--io-threads 2"), to compare Redis settings; RAW_TTL (60 s
 # by default, as the full scale needs to fit in memory; 0: no TTL) is the API's raw-hash TTL.
 # Usage: N=1200000 [MODULE=1] [REDIS_ARGS=...] [RAW_TTL=60] bash benches/replay_prefix.sh LABEL
@@ -42,7 +43,7 @@ redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile 
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
     LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS="${RAW_TTL:-60}" \
-    LARDER__REDIS__MAX_STREAM_BACKLOG=0 "$BIN/larder-api" > "/tmp/larder-prefix-api.log" 2>&1 & API=$!
+    LARDER__REDIS__MAX_STREAM_BACKLOG=0 "${API_BIN:-$BIN/larder-api}" > "/tmp/larder-prefix-api.log" 2>&1 & API=$!
 SAMPLER=
 trap 'kill $API $SAMPLER 2>/dev/null; redis-cli -p "$PORT" shutdown nosave 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done

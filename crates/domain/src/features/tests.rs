@@ -504,6 +504,55 @@ fn cancellations_join_statuses_to_restaurants_even_when_the_status_comes_first()
 }
 
 #[test]
+fn an_event_every_filter_of_a_view_excludes_leaves_its_entity_alone() {
+    let views = shipped();
+    let updated = |event: &Event| -> Vec<String> {
+        let updates = views.updates_for(event);
+        updates.into_iter().map(|u| u.view).collect()
+    };
+    let at = "2019-01-19T11:00:10.000Z";
+    // The restaurant takes statuses only through cancellations_7d (value = CANCELLED).
+    assert_eq!(updated(&status("s1", "o1", "PLACED", at)), ["order"]);
+    assert_eq!(
+        updated(&status("s2", "o1", "CANCELLED", at)),
+        ["restaurant", "order"]
+    );
+    // A source the view takes through no feature still makes its entity exist.
+    let existence_only = FeatureViews::from_config(
+        toml::from_str(
+            r#"
+            [[view]]
+            name = "shop"
+            key = "merchant_id"
+            [view.sources]
+            restaurant = "id"
+            order = "merchant_id"
+            [[view.feature]]
+            name = "ticket"
+            agg = "last"
+            source = "restaurant"
+            field = "average_ticket"
+            "#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let placed = order("o1", "r1", None, 10.0, at, "IOS");
+    assert_eq!(existence_only.updates_for(&placed).len(), 1);
+
+    // So the restaurant's newest event time is its newest order's, not a later status's.
+    let order_at = "2019-01-19T11:00:00.000Z";
+    let (views, memory) = run(&[
+        order("o1", "r1", Some("c1"), 10.0, order_at, "IOS"),
+        status("s1", "o1", "PLACED", "2019-01-19T11:30:00.000Z"),
+    ]);
+    let r1 = &memory.hashes[&("restaurant".to_owned(), "r1".to_owned())];
+    assert_eq!(r1[field::NEWEST], ms(order_at).to_string());
+    let values = memory.values(&views, "restaurant", "r1", "2019-01-20T00:00:00.000Z");
+    assert_eq!(values["cancellations_7d"], json!(0));
+}
+
+#[test]
 fn consumer_features_cover_lifetime_distinct_and_most_frequent() {
     let t = "2019-01-20T00:00:00.000Z";
     let (views, memory) = run(&[

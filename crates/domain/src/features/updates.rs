@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{Event, Tier};
+use crate::{Event, Source, Tier};
 
 use super::definition::{FIXED_POINT, FeatureKind, FeatureView, FeatureViews, KeyRef, MeasureKind};
 
@@ -111,6 +111,35 @@ fn matches(record: &Map<String, Value>, filter: Option<(&str, &str)>) -> bool {
     filter.is_none_or(|(field, equals)| text(record, field).as_deref() == Some(equals))
 }
 
+/// Whether `view` takes `source` only through filtered features and `record` matches none of
+/// their filters (a status other than CANCELLED for the restaurant's `cancellations_7d`). Such an
+/// event feeds nothing of the entity, so it leaves it alone: it neither creates it nor moves its
+/// newest event time, and ingestion skips the entity (for a status, a lookup of its order and a
+/// write of its restaurant). A source the view takes with no filter, or through no feature at
+/// all (it only makes entities exist), still touches it.
+fn filtered_out(view: &FeatureView, source: Source, record: &Map<String, Value>) -> bool {
+    let last_filters = view
+        .features
+        .iter()
+        .filter_map(|feature| match &feature.kind {
+            FeatureKind::Last {
+                source: s, filter, ..
+            } if *s == source => Some(filter.as_ref()),
+            _ => None,
+        });
+    let last_filters = last_filters.map(|f| f.map(|f| (f.field.as_str(), f.equals.as_str())));
+    let measure_filters = view.measures.iter().filter(|m| m.source == source);
+    let measure_filters = measure_filters.map(|m| m.filter.as_ref().map(|(f, v)| (&**f, &**v)));
+    let mut taken = false;
+    for filter in last_filters.chain(measure_filters) {
+        if matches(record, filter) {
+            return false;
+        }
+        taken = true;
+    }
+    taken
+}
+
 impl FeatureViews {
     /// Every entity update `event` causes, view by view.
     pub fn updates_for(&self, event: &Event) -> Vec<EntityUpdate> {
@@ -147,6 +176,9 @@ impl FeatureViews {
                     // e.g. an order without customer_id feeds no consumer feature.
                     continue;
                 };
+                if filtered_out(view, event.source(), record) {
+                    continue;
+                }
                 let ops = self.ops(view, event, record, time_ms);
                 updates.push(EntityUpdate {
                     view: view.name.clone(),
