@@ -9,7 +9,8 @@
 #   ≈15 M events) fits in this machine's Redis; KEEP=1 keeps the work directory; REUSE=DIR runs
 #   the jobs again on a kept directory's lake, without generating or replaying.
 #   MODULE=1: the API writes to a Redis of its own (port 6394) with larder's module loaded, so
-#   ingestion runs LARDER.INGEST instead of the script.
+#   ingestion runs LARDER.INGEST instead of the script. API_BIN=FILE, WORKER_BIN=FILE: other
+#   builds of larder-api and larder-worker (copies kept to compare against).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +39,8 @@ if [ -n "${MODULE:-}" ]; then
     for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 "${REDIS[@]}" flushdb >/dev/null
-"$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
-"$BIN/larder-worker" > "$WORK/worker.log" 2>&1 & WORKER=$!
+"${API_BIN:-$BIN/larder-api}" > "$WORK/api.log" 2>&1 & API=$!
+"${WORKER_BIN:-$BIN/larder-worker}" > "$WORK/worker.log" 2>&1 & WORKER=$!
 trap 'kill $API $WORKER 2>/dev/null; [ -z "${MODULE:-}" ] || redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1; [ -n "${KEEP:-}${REUSE:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 
