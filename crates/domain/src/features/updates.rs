@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::{Event, Source, Tier};
 
-use super::definition::{FIXED_POINT, FeatureKind, FeatureView, FeatureViews, KeyRef, MeasureKind};
+use super::definition::{
+    FIXED_POINT, FeatureKind, FeatureView, FeatureViews, Filter, KeyRef, Measure, MeasureKind,
+};
 
 /// Updates to one entity of one view.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,12 +126,11 @@ fn filtered_out(view: &FeatureView, source: Source, record: &Map<String, Value>)
         .filter_map(|feature| match &feature.kind {
             FeatureKind::Last {
                 source: s, filter, ..
-            } if *s == source => Some(filter.as_ref()),
+            } if *s == source => Some(last_filter(filter)),
             _ => None,
         });
-    let last_filters = last_filters.map(|f| f.map(|f| (f.field.as_str(), f.equals.as_str())));
-    let measure_filters = view.measures.iter().filter(|m| m.source == source);
-    let measure_filters = measure_filters.map(|m| m.filter.as_ref().map(|(f, v)| (&**f, &**v)));
+    let measures = view.measures.iter().filter(|m| m.source == source);
+    let measure_filters = measures.map(measure_filter);
     let mut taken = false;
     for filter in last_filters.chain(measure_filters) {
         if matches(record, filter) {
@@ -138,6 +139,21 @@ fn filtered_out(view: &FeatureView, source: Source, record: &Map<String, Value>)
         taken = true;
     }
     taken
+}
+
+/// A `last` feature's filter as [`matches`] takes it.
+fn last_filter(filter: &Option<Filter>) -> Option<(&str, &str)> {
+    filter
+        .as_ref()
+        .map(|f| (f.field.as_str(), f.equals.as_str()))
+}
+
+/// A measure's filter as [`matches`] takes it.
+fn measure_filter(measure: &Measure) -> Option<(&str, &str)> {
+    measure
+        .filter
+        .as_ref()
+        .map(|(f, v)| (f.as_str(), v.as_str()))
 }
 
 impl FeatureViews {
@@ -208,10 +224,7 @@ impl FeatureViews {
             else {
                 continue;
             };
-            let filter = filter
-                .as_ref()
-                .map(|f| (f.field.as_str(), f.equals.as_str()));
-            if *s != source || !matches(record, filter) {
+            if *s != source || !matches(record, last_filter(filter)) {
                 continue;
             }
             if let Some(value) = text(record, field) {
@@ -230,11 +243,7 @@ impl FeatureViews {
         }
         let mut tiles: Vec<(Tier, Vec<TileValue>)> = Vec::new();
         for measure in view.measures.iter().filter(|m| m.source == source) {
-            let filter = measure
-                .filter
-                .as_ref()
-                .map(|(f, v)| (f.as_str(), v.as_str()));
-            if !matches(record, filter) {
+            if !matches(record, measure_filter(measure)) {
                 continue;
             }
             let field = measure.field.as_deref().unwrap_or_default();
