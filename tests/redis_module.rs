@@ -1,15 +1,16 @@
 //! larder's Redis module (crates/redis-module) stores exactly what the ingest script stores: the
 //! same events, sent in the same order to an API on a Redis with the module loaded and to one on
 //! a Redis without it, end in the same keys with the same contents. `make test` starts the
-//! module's Redis (`deploy/local/ensure-redis-module.sh`, 127.0.0.1:6380).
+//! module's Redis (`deploy/local/ensure-redis-module.sh`, 127.0.0.1:6380) and a replica of it
+//! without the module (127.0.0.1:6381): the module's writes reach it as plain commands.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use deadpool_redis::redis;
 use larder_api::Settings;
 use larder_e2e::{
-    TestApp, consumer_event, module_redis_url, order_event, restaurant_event, status_event,
-    test_settings,
+    TestApp, consumer_event, module_redis_url, module_replica_url, order_event, restaurant_event,
+    status_event, test_settings,
 };
 use serde_json::Value;
 
@@ -169,7 +170,59 @@ async fn the_module_expires_raw_hashes_through_the_queue() {
     settings.redis.raw_ttl_secs = 1;
     let module = spawn_on_module(settings).await;
     module.assert_raw_hashes_expire_through_the_queue().await;
+    assert_the_replica_holds_exactly_what(&module).await;
     module.cleanup().await;
+}
+
+/// The module writes through the key API, and passes each write on as the command it stands
+/// for, with the expiry time and the stream id it took.
+#[tokio::test]
+async fn a_replica_without_the_module_holds_exactly_what_the_module_stored() {
+    let mut settings = test_settings();
+    (settings.redis.raw_ttl_secs, settings.redis.dedupe_ttl_secs) = (60, 3600);
+    let module = spawn_on_module(settings).await;
+    ingest(&module).await;
+    let stored = assert_the_replica_holds_exactly_what(&module).await;
+    for kind in ["raw_order:", "seen:order:"] {
+        assert!(
+            stored
+                .iter()
+                .any(|(key, content)| key.starts_with(kind) && !content.ends_with(",-1]")),
+            "no {kind} key with an expiry time: the comparison would miss them"
+        );
+    }
+    module.cleanup().await;
+}
+
+/// Waits until the replica of the module's Redis has every write so far, and compares all the
+/// keys of `module`'s test there and here, exactly; answers them.
+async fn assert_the_replica_holds_exactly_what(module: &TestApp) -> Vec<(String, String)> {
+    let replica_url = module_replica_url();
+    assert!(
+        !has_module(&replica_url).await,
+        "{replica_url} must be a replica without the module"
+    );
+    let client = redis::Client::open(module_redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        replicas, 1,
+        "no replica at {replica_url}: start it with deploy/local/ensure-redis-module.sh"
+    );
+    let stored = module.exact_dump().await;
+    assert!(!stored.is_empty());
+    let replicated = module.at_replica(&replica_url).await.exact_dump().await;
+    assert_eq!(stored.len(), replicated.len());
+    for ((key, content), (replica_key, replica_content)) in stored.iter().zip(&replicated) {
+        assert_eq!(key, replica_key);
+        assert_eq!(content, replica_content, "{key}");
+    }
+    stored
 }
 
 #[tokio::test]

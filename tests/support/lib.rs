@@ -21,6 +21,12 @@ pub fn module_redis_url() -> String {
         .unwrap_or_else(|_| "redis://127.0.0.1:6380/9".into())
 }
 
+/// A replica of the second Redis, without the module (`deploy/local/ensure-redis-module.sh`).
+pub fn module_replica_url() -> String {
+    std::env::var("LARDER_TEST_MODULE_REPLICA_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6381/9".into())
+}
+
 fn unique_prefix() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -43,6 +49,14 @@ pub fn test_settings() -> Settings {
     settings.redis.url = test_redis_url();
     settings.redis.key_prefix = unique_prefix();
     settings
+}
+
+async fn connect(redis_url: &str) -> MultiplexedConnection {
+    let client = redis::Client::open(redis_url).expect("redis url");
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("the tests need Redis at {redis_url}: {e}"))
 }
 
 /// A running application and a way to look inside its Redis keys.
@@ -75,17 +89,24 @@ impl TestApp {
         let app = Application::build(&settings).expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let client = redis::Client::open(redis_url).expect("redis url");
-        let redis = client
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap_or_else(|e| panic!("the tests need Redis at {redis_url}: {e}"));
+        let redis = connect(redis_url).await;
         Self {
             address,
             prefix: settings.redis.key_prefix.clone(),
             settings,
             http: reqwest::Client::new(),
             redis,
+        }
+    }
+
+    /// The same test's keys as another Redis holds them: a replica of the application's.
+    pub async fn at_replica(&self, redis_url: &str) -> Self {
+        Self {
+            address: self.address.clone(),
+            prefix: self.prefix.clone(),
+            settings: self.settings.clone(),
+            http: self.http.clone(),
+            redis: connect(redis_url).await,
         }
     }
 
@@ -444,10 +465,20 @@ impl TestApp {
     /// A snapshot of everything this test stored: each key with its full content, versions
     /// aside (they number the writes that made the content, not the content).
     pub async fn dump(&self) -> Vec<(String, String)> {
+        self.snapshot(false).await
+    }
+
+    /// Everything this test stored, as a replica must hold it: the versions too, stream entries
+    /// with their ids, and each key's expiry time (`PEXPIRETIME`).
+    pub async fn exact_dump(&self) -> Vec<(String, String)> {
+        self.snapshot(true).await
+    }
+
+    async fn snapshot(&self, exact: bool) -> Vec<(String, String)> {
         let mut conn = self.redis.clone();
         let mut out = Vec::new();
         for key in self.keys().await {
-            if key == "larder:version" || key.ends_with("}:v") {
+            if !exact && (key == "larder:version" || key.ends_with("}:v")) {
                 continue;
             }
             let full = format!("{}{key}", self.prefix);
@@ -469,9 +500,14 @@ impl TestApp {
                         .expect("XRANGE");
                     let mut entries: Vec<String> = entries
                         .into_iter()
-                        .map(|(_, fields)| format!("{fields:?}"))
+                        .map(|(id, fields)| match exact {
+                            true => format!("{id} {fields:?}"),
+                            false => format!("{fields:?}"),
+                        })
                         .collect();
-                    entries.sort();
+                    if !exact {
+                        entries.sort();
+                    }
                     Value::from(entries)
                 }
                 "zset" => {
@@ -501,6 +537,16 @@ impl TestApp {
                     Value::from(items)
                 }
                 _ => Value::from(self.get_string(&key).await),
+            };
+            let content = if exact {
+                let expires_at: i64 = redis::cmd("PEXPIRETIME")
+                    .arg(&full)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("PEXPIRETIME");
+                Value::from(vec![content, Value::from(expires_at)])
+            } else {
+                content
             };
             out.push((key, content.to_string()));
         }

@@ -2,14 +2,16 @@
 //! redismodule.h, fetched by name when the module loads (as the header's `RedisModule_Init`
 //! does), and a safe layer over it: commands called with byte strings, their replies copied
 //! into owned [`Reply`] values and freed at once; the command's own arguments passed on without
-//! a copy; and the hashes the ingest call reads, read through the key API (`RedisModule_OpenKey`,
-//! `HashGet`), which skips what `RedisModule_Call` costs around a command that reads (looking it
-//! up, building its reply, parsing that back). Writes stay commands: replicating a key API write
-//! (`RedisModule_Replicate`) costs more instructions than `RedisModule_Call` saves. A call makes
-//! thousands of replies and strings, so nothing is left for `RedisModule_AutoMemory` to collect
-//! at the end.
+//! a copy; and the keys the ingest call reads and writes most, read and written through the key
+//! API (`RedisModule_OpenKey`, `HashGet`, `HashSet`, `StreamAdd`, …), which skips what
+//! `RedisModule_Call` costs around a command (a client, the command's lookup and statistics, its
+//! reply built and parsed back). Key API writes reach the AOF and replicas only as the module
+//! passes them on (`RedisModule_Replicate`), so each is passed on as the command it stands for,
+//! when the server passes anything on at all. A call makes thousands of replies and strings, so
+//! nothing is left for `RedisModule_AutoMemory` to collect at the end.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_long, c_longlong, c_void};
+use std::cell::OnceCell;
 use std::sync::OnceLock;
 use std::{io, mem, ptr, slice};
 
@@ -27,12 +29,23 @@ const REPLY_NULL: c_int = 4;
 
 // Key API constants of redismodule.h.
 const REDISMODULE_READ: c_int = 1 << 0;
+const REDISMODULE_WRITE: c_int = 1 << 1;
 const KEYTYPE_EMPTY: c_int = 0;
+const KEYTYPE_STRING: c_int = 1;
 const KEYTYPE_HASH: c_int = 3;
+const KEYTYPE_ZSET: c_int = 5;
+const KEYTYPE_STREAM: c_int = 7;
 const HASH_NONE: c_int = 0;
+const NO_EXPIRE: c_longlong = -1;
+const ZADD_GT: c_int = 1 << 5;
+const STREAM_ADD_AUTOID: c_int = 1 << 0;
+const CTX_FLAGS_AOF: c_int = 1 << 6;
 
-/// The error a command answers for a key of another type, as Redis words it.
+// Errors as Redis words them: a key of another type, a value or an argument that is no integer,
+// an increment past the integers.
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+const OVERFLOW: &str = "ERR increment or decrement would overflow";
 
 /// Redis' context of a running command, or of the module's loading. Only ever behind a pointer.
 #[repr(C)]
@@ -50,6 +63,19 @@ pub struct RedisModuleString {
 #[repr(C)]
 pub struct RedisModuleKey {
     _opaque: [u8; 0],
+}
+
+/// What `RedisModule_GetServerInfo` answers. Only ever behind a pointer.
+#[repr(C)]
+pub struct RedisModuleServerInfoData {
+    _opaque: [u8; 0],
+}
+
+/// A stream entry's id, as redismodule.h lays it out.
+#[repr(C)]
+struct StreamId {
+    ms: u64,
+    seq: u64,
 }
 
 /// The reply of a command called through `RedisModule_Call`. Only ever behind a pointer.
@@ -108,6 +134,34 @@ struct Api {
     key_type: unsafe extern "C" fn(*mut RedisModuleKey) -> c_int,
     value_length: unsafe extern "C" fn(*mut RedisModuleKey) -> usize,
     hash_get: unsafe extern "C" fn(*mut RedisModuleKey, c_int, ...) -> c_int,
+    hash_set: unsafe extern "C" fn(*mut RedisModuleKey, c_int, ...) -> c_int,
+    string_dma: unsafe extern "C" fn(*mut RedisModuleKey, *mut usize, c_int) -> *mut c_char,
+    string_set: unsafe extern "C" fn(*mut RedisModuleKey, *mut RedisModuleString) -> c_int,
+    delete_key: unsafe extern "C" fn(*mut RedisModuleKey) -> c_int,
+    get_expire: unsafe extern "C" fn(*mut RedisModuleKey) -> c_longlong,
+    get_abs_expire: unsafe extern "C" fn(*mut RedisModuleKey) -> c_longlong,
+    set_abs_expire: unsafe extern "C" fn(*mut RedisModuleKey, c_longlong) -> c_int,
+    stream_add: unsafe extern "C" fn(
+        *mut RedisModuleKey,
+        c_int,
+        *mut StreamId,
+        *mut *mut RedisModuleString,
+        c_long,
+    ) -> c_int,
+    zset_add: unsafe extern "C" fn(
+        *mut RedisModuleKey,
+        f64,
+        *mut RedisModuleString,
+        *mut c_int,
+    ) -> c_int,
+    replicate:
+        unsafe extern "C" fn(*mut RedisModuleCtx, *const c_char, *const c_char, ...) -> c_int,
+    get_context_flags: unsafe extern "C" fn(*mut RedisModuleCtx) -> c_int,
+    get_server_info:
+        unsafe extern "C" fn(*mut RedisModuleCtx, *const c_char) -> *mut RedisModuleServerInfoData,
+    server_info_get_field_unsigned:
+        unsafe extern "C" fn(*mut RedisModuleServerInfoData, *const c_char, *mut c_int) -> u64,
+    free_server_info: unsafe extern "C" fn(*mut RedisModuleCtx, *mut RedisModuleServerInfoData),
 }
 
 static API: OnceLock<Api> = OnceLock::new();
@@ -143,6 +197,23 @@ impl Api {
                 key_type: function(get_api, c"RedisModule_KeyType")?,
                 value_length: function(get_api, c"RedisModule_ValueLength")?,
                 hash_get: function(get_api, c"RedisModule_HashGet")?,
+                hash_set: function(get_api, c"RedisModule_HashSet")?,
+                string_dma: function(get_api, c"RedisModule_StringDMA")?,
+                string_set: function(get_api, c"RedisModule_StringSet")?,
+                delete_key: function(get_api, c"RedisModule_DeleteKey")?,
+                get_expire: function(get_api, c"RedisModule_GetExpire")?,
+                get_abs_expire: function(get_api, c"RedisModule_GetAbsExpire")?,
+                set_abs_expire: function(get_api, c"RedisModule_SetAbsExpire")?,
+                stream_add: function(get_api, c"RedisModule_StreamAdd")?,
+                zset_add: function(get_api, c"RedisModule_ZsetAdd")?,
+                replicate: function(get_api, c"RedisModule_Replicate")?,
+                get_context_flags: function(get_api, c"RedisModule_GetContextFlags")?,
+                get_server_info: function(get_api, c"RedisModule_GetServerInfo")?,
+                server_info_get_field_unsigned: function(
+                    get_api,
+                    c"RedisModule_ServerInfoGetFieldUnsigned",
+                )?,
+                free_server_info: function(get_api, c"RedisModule_FreeServerInfo")?,
             })
         }
     }
@@ -238,6 +309,8 @@ fn unexpected(reply: &Reply, expected: &str) -> String {
 pub struct Context {
     raw: *mut RedisModuleCtx,
     api: &'static Api,
+    /// Whether this server passes writes on (to an AOF or replicas), asked once per command.
+    propagates: OnceCell<bool>,
 }
 
 impl Context {
@@ -247,7 +320,11 @@ impl Context {
     /// `raw` is a context Redis passed to this module (to a command, or to OnLoad), and the
     /// `Context` is used only while that call runs.
     pub unsafe fn new(raw: *mut RedisModuleCtx) -> Option<Context> {
-        API.get().map(|api| Context { raw, api })
+        API.get().map(|api| Context {
+            raw,
+            api,
+            propagates: OnceCell::new(),
+        })
     }
 
     /// Registers command `name`, run by `handler`, with Redis' command `flags`. It declares no key
@@ -307,17 +384,17 @@ impl Context {
         &self,
         command: &CStr,
         replicate: bool,
-        args: impl ExactSizeIterator<Item = Arg<'a>>,
+        args: impl IntoIterator<Item = Arg<'a>>,
     ) -> Result<Reply, String> {
+        let strings = self.strings(args);
         // '!' replicates; 'v' passes the arguments as one array and its length. RM_Call grows its
         // argument array by that length minus one, so no arguments go without 'v'.
-        let format = match (replicate, args.len() == 0) {
+        let format = match (replicate, strings.raw.is_empty()) {
             (false, true) => c"",
             (false, false) => c"v",
             (true, true) => c"!",
             (true, false) => c"!v",
         };
-        let strings = self.strings(args);
         let raw = &strings.raw;
         // SAFETY: a live context, C strings, and for 'v' the strings' array and its length: RM_Call
         // takes its own references to the strings.
@@ -388,9 +465,10 @@ impl Context {
     }
 
     /// Strings for `args`: those Redis holds as they are, the others created.
-    fn strings<'a>(&self, args: impl ExactSizeIterator<Item = Arg<'a>>) -> Strings<'_> {
+    fn strings<'a>(&self, args: impl IntoIterator<Item = Arg<'a>>) -> Strings<'_> {
+        let args = args.into_iter();
         let mut strings = Strings {
-            raw: Vec::with_capacity(args.len()),
+            raw: Vec::with_capacity(args.size_hint().0),
             created: Vec::new(),
             context: self,
         };
@@ -410,21 +488,42 @@ impl Context {
         strings
     }
 
-    /// Opens hash `name` for reading, as a command that reads looks it up: None when it does
-    /// not exist, Redis' WRONGTYPE error when it is not a hash.
-    fn open_hash(&self, name: &[u8]) -> Result<Option<Key<'_>>, String> {
-        let name = self.strings([Arg::Bytes(name)].into_iter());
+    /// Opens key `name` as a command looks it up, for reading or (with `REDISMODULE_WRITE`) for
+    /// writing too: Redis' WRONGTYPE error when it holds another type than `kind` (any, for
+    /// None). None when it does not exist and is opened for reading only.
+    fn open(
+        &self,
+        name: *mut RedisModuleString,
+        mode: c_int,
+        kind: Option<c_int>,
+    ) -> Result<Option<Key<'_>>, String> {
         // SAFETY: a live context and a live string (OpenKey takes its own reference to it).
-        let raw = unsafe { (self.api.open_key)(self.raw, name.raw[0], REDISMODULE_READ) };
+        let raw = unsafe { (self.api.open_key)(self.raw, name, mode) };
         if raw.is_null() {
             return Ok(None);
         }
         let key = Key { raw, context: self };
-        // SAFETY: an open key.
-        match unsafe { (self.api.key_type)(key.raw) } {
-            KEYTYPE_EMPTY | KEYTYPE_HASH => Ok(Some(key)),
+        match (key.kind(), kind) {
+            (KEYTYPE_EMPTY, _) | (_, None) => Ok(Some(key)),
+            (found, Some(kind)) if found == kind => Ok(Some(key)),
             _ => Err(WRONGTYPE.to_owned()),
         }
+    }
+
+    /// Opens hash `name` for reading: None when it does not exist.
+    fn open_hash(&self, name: &[u8]) -> Result<Option<Key<'_>>, String> {
+        let name = self.strings([Arg::Bytes(name)]);
+        self.open(name.raw[0], REDISMODULE_READ, Some(KEYTYPE_HASH))
+    }
+
+    /// Opens key `name` for writing (it may be empty).
+    fn open_for_writing(
+        &self,
+        name: *mut RedisModuleString,
+        kind: Option<c_int>,
+    ) -> Result<Key<'_>, String> {
+        let key = self.open(name, REDISMODULE_READ | REDISMODULE_WRITE, kind)?;
+        key.ok_or_else(|| "ERR a key could not be opened for writing".to_owned())
     }
 
     /// `HMGET key field…` through the key API: each field's value, None where it is absent.
@@ -466,6 +565,276 @@ impl Context {
         };
         // SAFETY: an open key.
         Ok(unsafe { (self.api.value_length)(key.raw) })
+    }
+
+
+    // Writes through the key API. A command called through `RedisModule_Call` costs a fake
+    // client, a command lookup, its statistics and a reply built in RESP and parsed back; the
+    // key API writes the value and nothing else. Each write is passed on to the AOF and replicas
+    // as the command it stands for, with absolute expiry times and the stream id it took, as
+    // Redis passes on what a script wrote — or not at all when the server has neither.
+
+    /// `SET key value` and, for `expire_at` (Unix ms), `PXAT expire_at`: any old value and TTL
+    /// go.
+    pub fn string_set(&self, key: Arg, value: Arg, expire_at: Option<i64>) -> Result<(), String> {
+        let strings = self.strings([key, value]);
+        let opened = self.open_for_writing(strings.raw[0], None)?;
+        // SAFETY: a key open for writing and a live string (StringSet takes a reference to it);
+        // the key exists once set, which SetAbsExpire needs.
+        unsafe {
+            (self.api.string_set)(opened.raw, strings.raw[1]);
+            if let Some(at) = expire_at {
+                (self.api.set_abs_expire)(opened.raw, at);
+            }
+        }
+        match expire_at {
+            Some(at) => self.propagate(c"SET", &strings.raw, &[b"PXAT", at.to_string().as_bytes()]),
+            None => self.propagate(c"SET", &strings.raw, &[]),
+        }
+    }
+
+    /// `GET key` through the key API.
+    pub fn string_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let name = self.strings([Arg::Bytes(key)]);
+        let opened = self.open(name.raw[0], REDISMODULE_READ, Some(KEYTYPE_STRING))?;
+        Ok(opened
+            .filter(|key| key.kind() != KEYTYPE_EMPTY)
+            .map(|key| key.string()))
+    }
+
+    /// `INCR key`. A TTL stays, as INCR leaves it.
+    pub fn incr(&self, key: &[u8]) -> Result<(), String> {
+        let name = self.strings([Arg::Bytes(key)]);
+        let opened = self.open_for_writing(name.raw[0], Some(KEYTYPE_STRING))?;
+        let current = if opened.kind() == KEYTYPE_EMPTY {
+            0
+        } else {
+            string_to_ll(&opened.string()).ok_or(NOT_AN_INTEGER)?
+        };
+        let value = current.checked_add(1).ok_or(OVERFLOW)?.to_string();
+        let value = self.strings([Arg::Bytes(value.as_bytes())]);
+        // SAFETY: a key open for writing and a live string; the TTL is read before the value
+        // goes, and set again on the key, which exists once set.
+        unsafe {
+            let expire_at = (self.api.get_abs_expire)(opened.raw);
+            (self.api.string_set)(opened.raw, value.raw[0]);
+            if expire_at != NO_EXPIRE {
+                (self.api.set_abs_expire)(opened.raw, expire_at);
+            }
+        }
+        self.propagate(c"INCR", &name.raw, &[])
+    }
+
+    /// `HSET key field value …` (`pairs` alternate fields and values).
+    pub fn hash_set(&self, key: Arg, pairs: &[Arg]) -> Result<(), String> {
+        let strings = self.strings(std::iter::once(key).chain(pairs.iter().copied()));
+        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
+        let pairs: Vec<&[Arg]> = pairs.chunks_exact(2).collect();
+        // HSET turns a listpack that is to take a value too long for one into a hash table
+        // before inserting anything; HashSet only on meeting that value, once the pairs before
+        // it went into the listpack. So the longest value goes first — unless its field comes
+        // twice, where the order decides which value stays.
+        let longest = (0..pairs.len()).max_by_key(|&i| pairs[i][1].bytes().len());
+        let first = longest.filter(|&i| {
+            let field = pairs[i][0].bytes();
+            pairs.iter().filter(|pair| pair[0].bytes() == field).count() == 1
+        });
+        let order = first
+            .into_iter()
+            .chain((0..pairs.len()).filter(|&i| Some(i) != first));
+        for pair in order.map(|i| &strings.raw[1 + 2 * i..3 + 2 * i]) {
+            // SAFETY: a hash open for writing, a live field and value (HashSet copies them), and
+            // the NULL that ends its list.
+            unsafe {
+                (self.api.hash_set)(
+                    opened.raw,
+                    HASH_NONE,
+                    pair[0],
+                    pair[1],
+                    ptr::null_mut::<c_void>(),
+                );
+            }
+        }
+        self.propagate(c"HSET", &strings.raw, &[])
+    }
+
+    /// `HINCRBY key field by`, with HINCRBY's errors.
+    pub fn hash_incr_by(&self, key: &[u8], field: &[u8], by: &[u8]) -> Result<(), String> {
+        let increment = string_to_ll(by).ok_or(NOT_AN_INTEGER)?;
+        let strings = self.strings([Arg::Bytes(key), Arg::Bytes(field), Arg::Bytes(by)]);
+        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
+        let mut stored: *mut RedisModuleString = ptr::null_mut();
+        // SAFETY: an open hash, a live field, where to put its value, and the NULL that ends
+        // HashGet's list. The value is Redis' new string (or NULL), read and freed here.
+        let current = unsafe {
+            (self.api.hash_get)(
+                opened.raw,
+                HASH_NONE,
+                strings.raw[1],
+                &raw mut stored,
+                ptr::null_mut::<c_void>(),
+            );
+            if stored.is_null() {
+                Some(0)
+            } else {
+                let mut len = 0;
+                let text = (self.api.string_ptr_len)(stored, &mut len);
+                let current = string_to_ll(bytes(text, len));
+                (self.api.free_string)(self.raw, stored);
+                current
+            }
+        };
+        let current = current.ok_or("ERR hash value is not an integer")?;
+        let value = current.checked_add(increment).ok_or(OVERFLOW)?.to_string();
+        let value = self.strings([Arg::Bytes(value.as_bytes())]);
+        // SAFETY: as in `hash_set`.
+        unsafe {
+            (self.api.hash_set)(
+                opened.raw,
+                HASH_NONE,
+                strings.raw[1],
+                value.raw[0],
+                ptr::null_mut::<c_void>(),
+            );
+        }
+        self.propagate(c"HINCRBY", &strings.raw, &[])
+    }
+
+    /// `ZADD key GT score member`; `score_text` is `score` as the command would be given it.
+    pub fn zset_add_gt(
+        &self,
+        key: &[u8],
+        score: f64,
+        score_text: &[u8],
+        member: &[u8],
+    ) -> Result<(), String> {
+        let strings = self.strings([Arg::Bytes(key), Arg::Bytes(member)]);
+        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_ZSET))?;
+        let mut flags = ZADD_GT;
+        // SAFETY: a sorted set open for writing, a live member (ZsetAdd copies it) and its flags.
+        let status = unsafe { (self.api.zset_add)(opened.raw, score, strings.raw[1], &mut flags) };
+        if status != REDISMODULE_OK {
+            return Err("ERR value is not a valid float".to_owned());
+        }
+        self.propagate(c"ZADD", &strings.raw[..1], &[b"GT", score_text, member])
+    }
+
+    /// `XADD key * field value …` (`fields` alternate fields and values).
+    pub fn stream_add(&self, key: Arg, fields: &[Arg]) -> Result<(), String> {
+        let mut strings = self.strings(std::iter::once(key).chain(fields.iter().copied()));
+        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_STREAM))?;
+        let mut id = StreamId { ms: 0, seq: 0 };
+        let pairs = (strings.raw.len() - 1) / 2;
+        // SAFETY: a stream open for writing, where to put the new entry's id, and the live
+        // fields and values (StreamAdd copies them), `pairs` of them.
+        let status = unsafe {
+            (self.api.stream_add)(
+                opened.raw,
+                STREAM_ADD_AUTOID,
+                &mut id,
+                strings.raw[1..].as_mut_ptr(),
+                pairs as c_long,
+            )
+        };
+        if status != REDISMODULE_OK {
+            let errno = io::Error::last_os_error();
+            return Err(format!("ERR XADD could not add to the stream: {errno}"));
+        }
+        if !self.propagates() {
+            return Ok(());
+        }
+        // Passed on with the id it took: a replica, or an AOF loaded again, takes the same.
+        let id = format!("{}-{}", id.ms, id.seq);
+        let id = self.strings([Arg::Bytes(id.as_bytes())]);
+        let args = [&strings.raw[..1], &id.raw[..], &strings.raw[1..]].concat();
+        self.propagate(c"XADD", &args, &[])
+    }
+
+    /// `PEXPIREAT key at` (Unix ms): nothing for a key that does not exist.
+    pub fn expire_at(&self, key: Arg, at: i64) -> Result<(), String> {
+        let name = self.strings([key]);
+        let opened = self.open_for_writing(name.raw[0], None)?;
+        if opened.kind() == KEYTYPE_EMPTY {
+            return Ok(());
+        }
+        // SAFETY: a key that exists, open for writing.
+        unsafe { (self.api.set_abs_expire)(opened.raw, at) };
+        self.propagate(c"PEXPIREAT", &name.raw, &[at.to_string().as_bytes()])
+    }
+
+    /// `DEL key` when the key exists and has no TTL (PTTL -1).
+    pub fn delete_if_persistent(&self, key: &[u8]) -> Result<(), String> {
+        let name = self.strings([Arg::Bytes(key)]);
+        let opened = self.open_for_writing(name.raw[0], None)?;
+        // SAFETY: a key open for writing.
+        let persistent = opened.kind() != KEYTYPE_EMPTY
+            && unsafe { (self.api.get_expire)(opened.raw) } == NO_EXPIRE;
+        if !persistent {
+            return Ok(());
+        }
+        // SAFETY: a key open for writing.
+        unsafe { (self.api.delete_key)(opened.raw) };
+        self.propagate(c"DEL", &name.raw, &[])
+    }
+
+    /// Whether key `name` exists (of any type).
+    pub fn exists(&self, key: &[u8]) -> Result<bool, String> {
+        let name = self.strings([Arg::Bytes(key)]);
+        let opened = self.open(name.raw[0], REDISMODULE_READ, None)?;
+        Ok(opened.is_some_and(|key| key.kind() != KEYTYPE_EMPTY))
+    }
+
+    /// Passes a write made through the key API on to the AOF and replicas as `command` with
+    /// `args` and then `extra`, inside the MULTI/EXEC Redis wraps a command's writes in.
+    fn propagate(
+        &self,
+        command: &CStr,
+        args: &[*mut RedisModuleString],
+        extra: &[&[u8]],
+    ) -> Result<(), String> {
+        if !self.propagates() {
+            return Ok(());
+        }
+        let extra = self.strings(extra.iter().map(|&arg| Arg::Bytes(arg)));
+        let args = [args, &extra.raw[..]].concat();
+        // SAFETY: a live context, C strings, and for 'v' an array of live strings and its length
+        // (Replicate takes its own references to them).
+        let status = unsafe {
+            (self.api.replicate)(
+                self.raw,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                args.as_ptr(),
+                args.len(),
+            )
+        };
+        if status != REDISMODULE_OK {
+            return Err(format!("ERR {} could not be replicated", command.to_string_lossy()));
+        }
+        Ok(())
+    }
+
+    /// Whether Redis passes writes on, as its `shouldPropagate` decides: to an AOF when it is
+    /// on, to replicas when there are any or a replication backlog is kept for them. Asked once
+    /// per command: a replica attaches, and an AOF starts, between commands.
+    fn propagates(&self) -> bool {
+        *self.propagates.get_or_init(|| {
+            // SAFETY: a live context.
+            if unsafe { (self.api.get_context_flags)(self.raw) } & CTX_FLAGS_AOF != 0 {
+                return true;
+            }
+            // SAFETY: a live context; the section's fields read before it is freed, once.
+            unsafe {
+                let info = (self.api.get_server_info)(self.raw, c"replication".as_ptr());
+                let field = |name: &CStr| {
+                    (self.api.server_info_get_field_unsigned)(info, name.as_ptr(), ptr::null_mut())
+                };
+                let replicated =
+                    field(c"repl_backlog_active") != 0 || field(c"connected_slaves") != 0;
+                (self.api.free_server_info)(self.raw, info);
+                replicated
+            }
+        })
     }
 
     /// Answers the command with an array of integers.
@@ -515,6 +884,15 @@ pub enum Arg<'a> {
     Held(RedisStr<'a>),
 }
 
+impl<'a> Arg<'a> {
+    pub fn bytes(&self) -> &'a [u8] {
+        match *self {
+            Arg::Bytes(bytes) => bytes,
+            Arg::Held(string) => string.bytes(),
+        }
+    }
+}
+
 /// The strings of a command's arguments; those created for it are freed when it is dropped.
 struct Strings<'c> {
     raw: Vec<*mut RedisModuleString>,
@@ -537,6 +915,24 @@ struct Key<'c> {
     context: &'c Context,
 }
 
+impl Key<'_> {
+    /// Its type, `KEYTYPE_EMPTY` when it does not exist.
+    fn kind(&self) -> c_int {
+        // SAFETY: an open key.
+        unsafe { (self.context.api.key_type)(self.raw) }
+    }
+
+    /// Its value as a string (wrong for any other type).
+    fn string(&self) -> Vec<u8> {
+        let mut len = 0;
+        // SAFETY: an open key; the pointer is read at once, before anything writes.
+        unsafe {
+            let text = (self.context.api.string_dma)(self.raw, &mut len, REDISMODULE_READ);
+            bytes(text, len).to_vec()
+        }
+    }
+}
+
 impl Drop for Key<'_> {
     fn drop(&mut self) {
         // SAFETY: opened by `Context::open`, closed once.
@@ -554,5 +950,47 @@ unsafe fn bytes<'a>(text: *const c_char, len: usize) -> &'a [u8] {
     } else {
         // SAFETY: per this function's contract.
         unsafe { slice::from_raw_parts(text.cast(), len) }
+    }
+}
+
+/// Redis' `string2ll`: a decimal integer as Redis writes one (an optional minus, no leading zeros
+/// or plus, no spaces) that fits a long long; None otherwise.
+fn string_to_ll(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let canonical = match digits {
+        [b'0'] => digits.len() == text.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_read_as_redis_reads_them() {
+        for (text, value) in [
+            ("0", Some(0)),
+            ("42", Some(42)),
+            ("-7", Some(-7)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("-0", None),
+            ("007", None),
+            ("+1", None),
+            (" 1", None),
+            ("1.5", None),
+            ("1e3", None),
+            ("", None),
+            ("-", None),
+        ] {
+            assert_eq!(string_to_ll(text.as_bytes()), value, "{text:?}");
+        }
     }
 }

@@ -5,11 +5,12 @@
 //! store exactly the same: tests/redis_module.rs compares them key by key.
 //!
 //! `LARDER.INGEST numkeys key… arg…` takes the script's KEYS and ARGV as EVALSHA takes them,
-//! makes the same writes with the same commands in the same order (its hash reads go through the
-//! key API instead: `HMGET` and `HLEN` without their commands' overhead), and answers the same: one
-//! integer per event (1 stored, 0 duplicate), or `[-1]` when the log's backlog is full. See the
-//! script for what the keys hold and why it does what it does; the comments here say only what
-//! the port needs.
+//! makes the same writes in the same order — the frequent ones, and the hash reads, through the
+//! key API rather than as commands (ffi.rs says why and how they reach replicas) — and answers
+//! the same: one integer per event (1 stored, 0 duplicate), or `[-1]` when the log's backlog is
+//! full. See the script for what the keys hold and why it does what it does; the comments here
+//! say only what the port needs. One difference: the call reads the clock once, and sets expiry
+//! times from it rather than TTLs, so that they reach replicas as they are here.
 //!
 //! The script's numbers are Lua 5.1 numbers, doubles, and so are they here: JSON numbers decode
 //! into doubles (as cjson decodes them), stored fields read as Lua's `tonumber` reads them, and
@@ -101,12 +102,23 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
         return Ok(vec![-1]);
     }
 
+    // The call's clock, read once: every expiry it sets is a time, not a TTL, so that what it
+    // passes on to the AOF and replicas expires when it does here.
+    let (seconds, micros) = time(redis)?;
+    let now_ms = seconds * 1000.0 + (micros / 1000.0).floor();
+    let expiry_at = |ttl: f64| -> Result<i64> {
+        // As SET EX and EXPIRE take them: whole seconds.
+        if ttl.fract() != 0.0 {
+            return Err("ERR value is not an integer or out of range".to_owned());
+        }
+        Ok((now_ms + ttl * 1000.0) as i64)
+    };
     // A record's marker is written with it and kept at least as long (unless Redis evicts keys,
     // which larder does not support): then an id without a marker has no record to replace.
-    let seen_expiry: Vec<Arg> = if seen_ttl > 0.0 {
-        vec![Arg::Bytes(b"EX"), Arg::Held(args.arg_string(2)?)]
+    let seen_expiry = if seen_ttl > 0.0 {
+        Some(expiry_at(seen_ttl)?)
     } else {
-        Vec::new()
+        None
     };
     let marker_outlives_raw = seen_ttl == 0.0 || (raw_ttl > 0.0 && raw_ttl <= seen_ttl);
     // The script's expiry queue: new records' raw hashes are deleted by the calls after their
@@ -115,8 +127,6 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
     let queued = raw_ttl > 0.0 && seen_ttl == 0.0;
     let mut to_queue: Vec<Vec<u8>> = Vec::new();
     let stamp = if queued {
-        let (seconds, micros) = time(redis)?;
-        let now_ms = seconds * 1000.0 + (micros / 1000.0).floor();
         sweep_expired(
             redis,
             &expiry_queue,
@@ -131,6 +141,7 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
     let mut writer = EntityWriter {
         redis,
         prefix,
+        now_us: seconds * 1_000_000.0 + micros,
         version: None,
         versioned: HashSet::new(),
     };
@@ -160,49 +171,33 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
             a = raw_from + 2 * n_raw;
             let n_groups = args.count(a)?;
             a += 1;
-            // One command reads the fingerprint stored for this id and, when there is none, stores
-            // this one; NX leaves a duplicate's marker, and its TTL, as they are.
-            let marker: Vec<Arg> = [
-                &[Arg::Held(seen), Arg::Held(fingerprint_string)],
-                seen_expiry.as_slice(),
-            ]
-            .concat();
-            let previous = redis
-                .write_args(
-                    c"SET",
-                    &[&marker[..], &[Arg::Bytes(b"NX"), Arg::Bytes(b"GET")]].concat(),
-                )?
-                .nullable_bulk()?;
+            // The fingerprint stored for this id; when there is none, or another, this one is
+            // stored. A duplicate leaves the marker, and its TTL, as they are.
+            let previous = redis.string_get(seen.bytes())?;
             if previous.as_deref() == Some(fingerprint) {
                 outcomes.push(0);
                 a += 5 * n_groups;
                 continue;
             }
+            redis.string_set(Arg::Held(seen), Arg::Held(fingerprint_string), seen_expiry)?;
             // An update replaces the record: fields it no longer has must not linger.
-            if previous.is_some() {
-                redis.write_args(c"SET", &marker)?;
-            }
             if previous.is_some() || !marker_outlives_raw {
                 redis.write_args(c"DEL", &[raw])?;
             }
-            let mut hset = vec![raw];
-            hset.extend(
-                args.arg_strings(raw_from, 2 * n_raw)?
-                    .iter()
-                    .map(|&s| Arg::Held(s)),
-            );
-            redis.write_args(c"HSET", &hset)?;
+            let fields: Vec<Arg> = args
+                .arg_strings(raw_from, 2 * n_raw)?
+                .iter()
+                .map(|&s| Arg::Held(s))
+                .collect();
+            redis.hash_set(raw, &fields)?;
             if queued && previous.is_none() {
                 to_queue.push([stamp.as_slice(), raw_key.bytes()].concat());
             } else if raw_ttl > 0.0 {
-                let ttl = number_arg(raw_ttl);
-                redis.write_args(c"EXPIRE", &[raw, Arg::Bytes(ttl.as_bytes())])?;
+                redis.expire_at(raw, expiry_at(raw_ttl)?)?;
             }
-            redis.write_args(
-                c"XADD",
+            redis.stream_add(
+                stream,
                 &[
-                    stream,
-                    Arg::Bytes(b"*"),
                     Arg::Bytes(b"id"),
                     Arg::Held(id),
                     Arg::Bytes(b"fp"),
@@ -290,10 +285,7 @@ fn sweep_expired(redis: &Context, queue: &[u8], line: f64, events: f64) -> Resul
         if queued_at > line {
             break;
         }
-        let raw = &entry[colon + 1..];
-        if redis.read(c"PTTL", &[raw])?.integer()? == -1 {
-            redis.write(c"DEL", &[raw])?;
-        }
+        redis.delete_if_persistent(&entry[colon + 1..])?;
         swept += 1;
     }
     if swept > 0 {
@@ -385,6 +377,8 @@ const HOUR_MS: f64 = 3_600_000.0;
 struct EntityWriter<'a> {
     redis: &'a Context,
     prefix: &'a [u8],
+    /// The call's clock, in microseconds.
+    now_us: f64,
     /// The version every entity this call changes gets: taken at the first `apply` (a call of
     /// duplicates changes nothing at all), then the same for all.
     version: Option<Vec<u8>>,
@@ -407,13 +401,12 @@ impl EntityWriter<'_> {
     /// the clock in microseconds.
     fn next_version(&self) -> Result<Vec<u8>> {
         let key = [self.prefix, b"larder:version"].concat();
-        let (seconds, micros) = time(self.redis)?;
         let last = match self.redis.read(c"GET", &[&key])?.nullable_bulk()? {
             None => 0.0,
             Some(text) => tonumber(&text).ok_or("ERR larder:version is not a number")?,
         };
         // `math.max(a, b)`: `b` only when greater.
-        let (a, b) = (last + 1.0, seconds * 1_000_000.0 + micros);
+        let (a, b) = (last + 1.0, self.now_us);
         let version = format_d(if b > a { b } else { a });
         self.redis.write(c"SET", &[&key, version.as_bytes()])?;
         Ok(version.into_bytes())
@@ -462,7 +455,7 @@ impl EntityWriter<'_> {
                     if !entity.current.contains_key("id") {
                         entity.set("id".to_owned(), LuaValue::Text(key.to_vec()))?;
                         let count = [self.prefix, b"larder:entities:", view].concat();
-                        self.redis.write(c"INCR", &[&count])?;
+                        self.redis.incr(&count)?;
                     }
                     if entity.number("_t")?.is_none_or(|newest| *time > newest) {
                         entity.set("_t".to_owned(), LuaValue::Number(*time))?;
@@ -495,8 +488,8 @@ impl EntityWriter<'_> {
                     let field = ["l.", measure].concat();
                     if combine == "add" {
                         let by = number_arg(*value);
-                        let args: [&[u8]; 3] = [&entity.hash, field.as_bytes(), by.as_bytes()];
-                        self.redis.write(c"HINCRBY", &args)?;
+                        let (hash, field) = (&entity.hash, field.as_bytes());
+                        self.redis.hash_incr_by(hash, field, by.as_bytes())?;
                     } else if improves(combine, entity.number(&field)?, *value) {
                         entity.set(field, LuaValue::Number(*value))?;
                     }
@@ -512,9 +505,9 @@ impl EntityWriter<'_> {
                     let line = newest - retention;
                     if *time > line {
                         let score = number_arg(*time);
-                        let args: [&[u8]; 4] =
-                            [&members, b"GT", score.as_bytes(), member.as_bytes()];
-                        self.redis.write(c"ZADD", &args)?;
+                        let member = member.as_bytes();
+                        self.redis
+                            .zset_add_gt(&members, *time, score.as_bytes(), member)?;
                     }
                     // Lookups count only members newer than the line: forgetting older ones only
                     // bounds memory, so it is done when the newest event enters another hour.
@@ -532,8 +525,8 @@ impl EntityWriter<'_> {
                 }
                 Op::Frequency { measure, value } => {
                     let field = ["c.", measure, ":", value].concat();
-                    let args: [&[u8]; 3] = [&entity.hash, field.as_bytes(), b"1"];
-                    self.redis.write(c"HINCRBY", &args)?;
+                    self.redis
+                        .hash_incr_by(&entity.hash, field.as_bytes(), b"1")?;
                 }
                 // What waited on this entity may read it: it is written first.
                 Op::Drain {
@@ -543,6 +536,10 @@ impl EntityWriter<'_> {
                     entity.write(self.redis, &mut self.versioned)?;
                     let list =
                         self.tagged(view, key, &[b"pending:", waiting_view.as_bytes()].concat());
+                    // Every order drains; hardly any has statuses waiting.
+                    if !self.redis.exists(&list)? {
+                        continue;
+                    }
                     let parked = self.redis.read(c"LRANGE", &[&list, b"0", b"-1"])?.array()?;
                     let parked: Vec<Vec<u8>> =
                         parked.into_iter().map(Reply::bulk).collect::<Result<_>>()?;
@@ -550,10 +547,7 @@ impl EntityWriter<'_> {
                         let ops = decode_ops(ops)?;
                         self.apply(waiting_view.as_bytes(), waiting_key.as_bytes(), &ops)?;
                     }
-                    // Every order drains; hardly any has statuses waiting.
-                    if !parked.is_empty() {
-                        self.redis.write(c"DEL", &[&list])?;
-                    }
+                    self.redis.write(c"DEL", &[&list])?;
                 }
                 Op::Other => {}
             }
@@ -587,12 +581,11 @@ impl EntityWriter<'_> {
             }
         }
         if !merged_tiles.is_empty() {
-            let mut hset = vec![Arg::Bytes(&tiles)];
-            for (field, value) in &merged_tiles {
-                hset.push(Arg::Bytes(field.as_bytes()));
-                hset.push(Arg::Bytes(value));
-            }
-            self.redis.write_args(c"HSET", &hset)?;
+            let pairs: Vec<Arg> = merged_tiles
+                .iter()
+                .flat_map(|(field, value)| [Arg::Bytes(field.as_bytes()), Arg::Bytes(value)])
+                .collect();
+            self.redis.hash_set(Arg::Bytes(&tiles), &pairs)?;
         }
         // Checked as a tile of the second span starts (it was absent): a few buckets apart, so a
         // hash passes TABLE_AT by a few fields at most.
@@ -666,12 +659,12 @@ impl Entity {
         };
         if !writes.is_empty() {
             let values: Vec<Vec<u8>> = writes.iter().map(|(_, value)| value.to_arg()).collect();
-            let mut hset = vec![Arg::Bytes(&self.hash)];
-            for ((field, _), value) in writes.iter().zip(&values) {
-                hset.push(Arg::Bytes(field.as_bytes()));
-                hset.push(Arg::Bytes(value));
-            }
-            redis.write_args(c"HSET", &hset)?;
+            let pairs: Vec<Arg> = writes
+                .iter()
+                .zip(&values)
+                .flat_map(|((field, _), value)| [Arg::Bytes(field.as_bytes()), Arg::Bytes(value)])
+                .collect();
+            redis.hash_set(Arg::Bytes(&self.hash), &pairs)?;
         }
         versioned.insert(std::mem::take(&mut self.version_key));
         Ok(())
