@@ -5,7 +5,8 @@
 # for the same build (the random ids vary) and does not move with a noisy machine — where
 # script_cost.sh's timings spread by ±15 %. Instructions are not time (a full-scale Redis also
 # waits on memory): compare builds with this, and size the result with timings.
-# Usage: bash benches/module_instructions.sh MODULE.so…   (CALLS=15)
+# REDIS_ARGS go to redis-server (e.g. "--appendonly yes": writes passed on to an AOF).
+# Usage: bash benches/module_instructions.sh MODULE.so…   (CALLS=15 REDIS_ARGS=)
 set -eu
 cd "$(dirname "$0")/.."
 CALL=/tmp/larder-script-cost/call.json
@@ -17,7 +18,7 @@ trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$OUT
 for module in "$@"; do
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*ingest_command*' \
         --callgrind-out-file="$OUT/$(basename "$module").out" \
-        redis-server --port "$PORT" --save '' --appendonly no --loadmodule "$(realpath "$module")" \
+        redis-server --port "$PORT" --save '' --appendonly no --loadmodule "$(realpath "$module")" ${REDIS_ARGS:-} \
         > "$OUT/valgrind.log" 2>&1 &
     for _ in $(seq 300); do redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.2; done
     # The captured call with a fresh order id per run, as script_cost.sh sends it (its timing,

@@ -10,8 +10,8 @@
 //! when the server passes anything on at all. A call makes thousands of replies and strings, so
 //! nothing is left for `RedisModule_AutoMemory` to collect at the end.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_long, c_longlong, c_void};
 use std::cell::OnceCell;
+use std::ffi::{CStr, CString, c_char, c_int, c_long, c_longlong, c_void};
 use std::sync::OnceLock;
 use std::{io, mem, ptr, slice};
 
@@ -148,12 +148,8 @@ struct Api {
         *mut *mut RedisModuleString,
         c_long,
     ) -> c_int,
-    zset_add: unsafe extern "C" fn(
-        *mut RedisModuleKey,
-        f64,
-        *mut RedisModuleString,
-        *mut c_int,
-    ) -> c_int,
+    zset_add:
+        unsafe extern "C" fn(*mut RedisModuleKey, f64, *mut RedisModuleString, *mut c_int) -> c_int,
     replicate:
         unsafe extern "C" fn(*mut RedisModuleCtx, *const c_char, *const c_char, ...) -> c_int,
     get_context_flags: unsafe extern "C" fn(*mut RedisModuleCtx) -> c_int,
@@ -532,30 +528,7 @@ impl Context {
             return Ok(vec![None; fields.len()]);
         };
         let fields = self.strings(fields.iter().map(|&field| Arg::Bytes(field)));
-        let mut values = Vec::with_capacity(fields.raw.len());
-        for &field in &fields.raw {
-            let mut value: *mut RedisModuleString = ptr::null_mut();
-            // SAFETY: an open hash, a live field, where to put its value, and the NULL that ends
-            // HashGet's list. The value is Redis' new string (or NULL), copied and freed here.
-            unsafe {
-                (self.api.hash_get)(
-                    key.raw,
-                    HASH_NONE,
-                    field,
-                    &raw mut value,
-                    ptr::null_mut::<c_void>(),
-                );
-                if value.is_null() {
-                    values.push(None);
-                } else {
-                    let mut len = 0;
-                    let text = (self.api.string_ptr_len)(value, &mut len);
-                    values.push(Some(bytes(text, len).to_vec()));
-                    (self.api.free_string)(self.raw, value);
-                }
-            }
-        }
-        Ok(values)
+        Ok(fields.raw.iter().map(|&field| key.field(field)).collect())
     }
 
     /// `HLEN key` through the key API.
@@ -566,7 +539,6 @@ impl Context {
         // SAFETY: an open key.
         Ok(unsafe { (self.api.value_length)(key.raw) })
     }
-
 
     // Writes through the key API. A command called through `RedisModule_Call` costs a fake
     // client, a command lookup, its statistics and a reply built in RESP and parsed back; the
@@ -642,18 +614,8 @@ impl Context {
         let order = first
             .into_iter()
             .chain((0..pairs.len()).filter(|&i| Some(i) != first));
-        for pair in order.map(|i| &strings.raw[1 + 2 * i..3 + 2 * i]) {
-            // SAFETY: a hash open for writing, a live field and value (HashSet copies them), and
-            // the NULL that ends its list.
-            unsafe {
-                (self.api.hash_set)(
-                    opened.raw,
-                    HASH_NONE,
-                    pair[0],
-                    pair[1],
-                    ptr::null_mut::<c_void>(),
-                );
-            }
+        for i in order {
+            opened.set_field(strings.raw[1 + 2 * i], strings.raw[2 + 2 * i]);
         }
         self.propagate(c"HSET", &strings.raw, &[])
     }
@@ -663,40 +625,13 @@ impl Context {
         let increment = string_to_ll(by).ok_or(NOT_AN_INTEGER)?;
         let strings = self.strings([Arg::Bytes(key), Arg::Bytes(field), Arg::Bytes(by)]);
         let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
-        let mut stored: *mut RedisModuleString = ptr::null_mut();
-        // SAFETY: an open hash, a live field, where to put its value, and the NULL that ends
-        // HashGet's list. The value is Redis' new string (or NULL), read and freed here.
-        let current = unsafe {
-            (self.api.hash_get)(
-                opened.raw,
-                HASH_NONE,
-                strings.raw[1],
-                &raw mut stored,
-                ptr::null_mut::<c_void>(),
-            );
-            if stored.is_null() {
-                Some(0)
-            } else {
-                let mut len = 0;
-                let text = (self.api.string_ptr_len)(stored, &mut len);
-                let current = string_to_ll(bytes(text, len));
-                (self.api.free_string)(self.raw, stored);
-                current
-            }
+        let current = match opened.field(strings.raw[1]) {
+            None => 0,
+            Some(text) => string_to_ll(&text).ok_or("ERR hash value is not an integer")?,
         };
-        let current = current.ok_or("ERR hash value is not an integer")?;
         let value = current.checked_add(increment).ok_or(OVERFLOW)?.to_string();
         let value = self.strings([Arg::Bytes(value.as_bytes())]);
-        // SAFETY: as in `hash_set`.
-        unsafe {
-            (self.api.hash_set)(
-                opened.raw,
-                HASH_NONE,
-                strings.raw[1],
-                value.raw[0],
-                ptr::null_mut::<c_void>(),
-            );
-        }
+        opened.set_field(strings.raw[1], value.raw[0]);
         self.propagate(c"HINCRBY", &strings.raw, &[])
     }
 
@@ -809,7 +744,10 @@ impl Context {
             )
         };
         if status != REDISMODULE_OK {
-            return Err(format!("ERR {} could not be replicated", command.to_string_lossy()));
+            return Err(format!(
+                "ERR {} could not be replicated",
+                command.to_string_lossy()
+            ));
         }
         Ok(())
     }
@@ -920,6 +858,45 @@ impl Key<'_> {
     fn kind(&self) -> c_int {
         // SAFETY: an open key.
         unsafe { (self.context.api.key_type)(self.raw) }
+    }
+
+    /// `HGET` of one field of a hash (or an empty key): None where it is absent.
+    fn field(&self, field: *mut RedisModuleString) -> Option<Vec<u8>> {
+        let mut value: *mut RedisModuleString = ptr::null_mut();
+        // SAFETY: an open key, a live field, where to put its value, and the NULL that ends
+        // HashGet's list. The value is Redis' new string (or NULL), copied and freed here.
+        unsafe {
+            (self.context.api.hash_get)(
+                self.raw,
+                HASH_NONE,
+                field,
+                &raw mut value,
+                ptr::null_mut::<c_void>(),
+            );
+            if value.is_null() {
+                return None;
+            }
+            let mut len = 0;
+            let text = (self.context.api.string_ptr_len)(value, &mut len);
+            let copy = bytes(text, len).to_vec();
+            (self.context.api.free_string)(self.context.raw, value);
+            Some(copy)
+        }
+    }
+
+    /// `HSET` of one field, on a hash (or an empty key) open for writing.
+    fn set_field(&self, field: *mut RedisModuleString, value: *mut RedisModuleString) {
+        // SAFETY: a key open for writing, a live field and value (HashSet copies them), and the
+        // NULL that ends its list.
+        unsafe {
+            (self.context.api.hash_set)(
+                self.raw,
+                HASH_NONE,
+                field,
+                value,
+                ptr::null_mut::<c_void>(),
+            );
+        }
     }
 
     /// Its value as a string (wrong for any other type).
