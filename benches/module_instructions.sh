@@ -6,10 +6,11 @@
 # script_cost.sh's timings spread by ±15 %. Instructions are not time (a full-scale Redis also
 # waits on memory): compare builds with this, and size the result with timings.
 # REDIS_ARGS go to redis-server (e.g. "--appendonly yes": writes passed on to an AOF).
-# Usage: bash benches/module_instructions.sh MODULE.so…   (CALLS=15 REDIS_ARGS=)
+# CALL=/tmp/larder-script-cost/call-status.json: the call of statuses (SOURCE=status script_cost.sh).
+# Usage: bash benches/module_instructions.sh MODULE.so…   (CALLS=15 REDIS_ARGS= CALL=)
 set -eu
 cd "$(dirname "$0")/.."
-CALL=/tmp/larder-script-cost/call.json
+CALL="${CALL:-/tmp/larder-script-cost/call.json}"
 PORT=6398
 [ -f "$CALL" ] || { echo "no $CALL: run benches/script_cost.sh first" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
@@ -26,5 +27,5 @@ for module in "$@"; do
     BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$module" "$CALL" "${CALLS:-15}" >/dev/null
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     wait
-    echo "$module: $(callgrind_annotate "$OUT/$(basename "$module").out" | awk '/PROGRAM TOTALS/ {print $1}') instructions in LARDER.INGEST, ${CALLS:-15} calls of 200 orders"
+    echo "$module: $(callgrind_annotate "$OUT/$(basename "$module").out" | awk '/PROGRAM TOTALS/ {print $1}') instructions in LARDER.INGEST, ${CALLS:-15} calls of $(basename "$CALL")"
 done

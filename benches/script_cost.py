@@ -1,7 +1,8 @@
 """The two halves of benches/script_cost.sh.
 
-capture API ORDERS CALL: posts the last 200 orders of ORDERS (new ids) as one batch and saves the
-    EVALSHA that reached Redis to CALL (JSON list of its arguments).
+capture API EVENTS CALL [SOURCE]: posts the last 200 events of EVENTS (new ids; orders unless
+    SOURCE says another source) as one batch and saves the EVALSHA that reached Redis to CALL
+    (JSON list of its arguments).
 run SCRIPT CALL N: loads SCRIPT (`module` or a module file `*.so`: calls LARDER.INGEST instead),
     runs the saved call N times with fresh order ids (redis-benchmark -r puts a random number in
     place of each id) and prints Redis' time per order.
@@ -28,19 +29,21 @@ def cli(*args, stdin=None):
                           check=True).stdout
 
 
-def capture_call(api, orders, out):
+def capture_call(api, events, out, source="order"):
     body = []
-    for i, line in enumerate(open(orders).read().splitlines()[-200:]):
-        order = json.loads(line)
-        order["order_id"] = f"{MARK}{i:07d}"
-        body.append(json.dumps(order))
+    for i, line in enumerate(open(events).read().splitlines()[-200:]):
+        event = json.loads(line)
+        event[f"{source}_id"] = f"{MARK}{i:07d}"
+        body.append(json.dumps(event))
 
     def send():
-        request = urllib.request.Request(f"{api}/v1/events/order", "\n".join(body).encode(),
+        request = urllib.request.Request(f"{api}/v1/events/{source}", "\n".join(body).encode(),
                                          {"Content-Type": "application/x-ndjson"})
         urllib.request.urlopen(request).read()
 
-    calls = [tokens for _, tokens in capture(send) if tokens and tokens[0].upper() == "EVALSHA"]
+    # The call that carries the batch's new ids (the API may run other scripts meanwhile).
+    calls = [tokens for _, tokens in capture(send)
+             if tokens and tokens[0].upper() == "EVALSHA" and any(MARK in t for t in tokens)]
     if len(calls) != 1:
         sys.exit(f"expected one EVALSHA for the batch, saw {len(calls)}")
     json.dump(calls[0], open(out, "w"))
@@ -117,7 +120,7 @@ def floor(call_file, n):
 
 if __name__ == "__main__":
     if sys.argv[1] == "capture":
-        capture_call(*sys.argv[2:5])
+        capture_call(*sys.argv[2:6])
     elif sys.argv[1] == "floor":
         floor(sys.argv[2], int(sys.argv[3]))
     else:

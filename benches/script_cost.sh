@@ -15,7 +15,7 @@
 # A SCRIPT named `module` runs the call as LARDER.INGEST, larder's Redis module (loaded for the
 # rounds, not while the state is built: the capture needs the API to send the script's EVALSHA);
 # a SCRIPT ending in `.so` is another build of the module (a copy kept to compare against).
-# Usage: bash benches/script_cost.sh [SCRIPT.lua|module|MODULE.so ...]   (ROUNDS=2 CALLS=100 FLOOR=)
+# Usage: bash benches/script_cost.sh [SCRIPT.lua|module|MODULE.so ...]   (ROUNDS=2 CALLS=100 FLOOR= SOURCE=order)
 set -eu
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release"
@@ -54,16 +54,33 @@ if [ ! -f "$WORK/state.rdb" ]; then
     kill $API
     redis-cli -p "$PORT" save >/dev/null
 fi
+# SOURCE=status: the call is one of 200 statuses instead (the state's last 200, under new ids, on
+# orders the state holds), captured once from the saved state into call-status.json.
+CALL="$WORK/call.json"
+if [ "${SOURCE:-order}" = status ]; then
+    CALL="$WORK/call-status.json"
+    if [ ! -f "$CALL" ]; then
+        start_redis
+        LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
+            LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS=60 \
+            LARDER__REDIS__MAX_STREAM_BACKLOG=0 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
+        for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
+        zcat "$WORK/data/status.json.gz" > "$WORK/statuses.json"
+        BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py capture "http://127.0.0.1:$API_PORT" \
+            "$WORK/statuses.json" "$CALL" status
+        kill $API
+    fi
+fi
 for _ in $(seq "${ROUNDS:-2}"); do
     if [ -n "${FLOOR:-}" ]; then
         start_redis --loadmodule "$MODULE"
-        BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py floor "$WORK/call.json" "${CALLS:-100}"
+        BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py floor "$CALL" "${CALLS:-100}"
         continue
     fi
     for script in "${SCRIPTS[@]}"; do
         module="$MODULE"
         case "$script" in *.so) module="$(realpath "$script")" ;; esac
         start_redis --loadmodule "$module"
-        BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$script" "$WORK/call.json" "${CALLS:-100}"
+        BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py run "$script" "$CALL" "${CALLS:-100}"
     done
 done
