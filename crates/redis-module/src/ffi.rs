@@ -546,32 +546,29 @@ impl Context {
     // as the command it stands for, with absolute expiry times and the stream id it took, as
     // Redis passes on what a script wrote — or not at all when the server has neither.
 
-    /// `SET key value` and, for `expire_at` (Unix ms), `PXAT expire_at`: any old value and TTL
-    /// go.
-    pub fn string_set(&self, key: Arg, value: Arg, expire_at: Option<i64>) -> Result<(), String> {
+    /// `SET key value GET` and, for `expire_at` (Unix ms), `PXAT expire_at` — except that a key
+    /// that holds `value` already is left as it is, TTL and all. Answers the value it held.
+    pub fn set_string_unless_held(
+        &self,
+        key: Arg,
+        value: Arg,
+        expire_at: Option<i64>,
+    ) -> Result<Option<Vec<u8>>, String> {
         let strings = self.strings([key, value]);
-        let opened = self.open_for_writing(strings.raw[0], None)?;
-        // SAFETY: a key open for writing and a live string (StringSet takes a reference to it);
-        // the key exists once set, which SetAbsExpire needs.
-        unsafe {
-            (self.api.string_set)(opened.raw, strings.raw[1]);
-            if let Some(at) = expire_at {
-                (self.api.set_abs_expire)(opened.raw, at);
-            }
+        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_STRING))?;
+        let previous = (opened.kind() != KEYTYPE_EMPTY).then(|| opened.string());
+        if previous.as_deref() == Some(value.bytes()) {
+            return Ok(previous);
         }
+        opened.set_string(strings.raw[1], expire_at);
         match expire_at {
-            Some(at) => self.propagate(c"SET", &strings.raw, &[b"PXAT", at.to_string().as_bytes()]),
-            None => self.propagate(c"SET", &strings.raw, &[]),
+            Some(at) => {
+                let at = at.to_string();
+                self.propagate(c"SET", &strings.raw, &[b"PXAT", at.as_bytes()])?
+            }
+            None => self.propagate(c"SET", &strings.raw, &[])?,
         }
-    }
-
-    /// `GET key` through the key API.
-    pub fn string_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let name = self.strings([Arg::Bytes(key)]);
-        let opened = self.open(name.raw[0], REDISMODULE_READ, Some(KEYTYPE_STRING))?;
-        Ok(opened
-            .filter(|key| key.kind() != KEYTYPE_EMPTY)
-            .map(|key| key.string()))
+        Ok(previous)
     }
 
     /// `INCR key`. A TTL stays, as INCR leaves it.
@@ -585,15 +582,9 @@ impl Context {
         };
         let value = current.checked_add(1).ok_or(OVERFLOW)?.to_string();
         let value = self.strings([Arg::Bytes(value.as_bytes())]);
-        // SAFETY: a key open for writing and a live string; the TTL is read before the value
-        // goes, and set again on the key, which exists once set.
-        unsafe {
-            let expire_at = (self.api.get_abs_expire)(opened.raw);
-            (self.api.string_set)(opened.raw, value.raw[0]);
-            if expire_at != NO_EXPIRE {
-                (self.api.set_abs_expire)(opened.raw, expire_at);
-            }
-        }
+        // SAFETY: an open key.
+        let expire_at = unsafe { (self.api.get_abs_expire)(opened.raw) };
+        opened.set_string(value.raw[0], (expire_at != NO_EXPIRE).then_some(expire_at));
         self.propagate(c"INCR", &name.raw, &[])
     }
 
@@ -896,6 +887,19 @@ impl Key<'_> {
                 value,
                 ptr::null_mut::<c_void>(),
             );
+        }
+    }
+
+    /// `SET` of a key open for writing to `value`, with an expiry time (Unix ms) or none: any old
+    /// value and TTL go.
+    fn set_string(&self, value: *mut RedisModuleString, expire_at: Option<i64>) {
+        // SAFETY: a key open for writing and a live string (StringSet takes a reference to it);
+        // the key exists once set, which SetAbsExpire needs.
+        unsafe {
+            (self.context.api.string_set)(self.raw, value);
+            if let Some(at) = expire_at {
+                (self.context.api.set_abs_expire)(self.raw, at);
+            }
         }
     }
 

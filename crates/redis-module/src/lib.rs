@@ -173,13 +173,16 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
             a += 1;
             // The fingerprint stored for this id; when there is none, or another, this one is
             // stored. A duplicate leaves the marker, and its TTL, as they are.
-            let previous = redis.string_get(seen.bytes())?;
+            let previous = redis.set_string_unless_held(
+                Arg::Held(seen),
+                Arg::Held(fingerprint_string),
+                seen_expiry,
+            )?;
             if previous.as_deref() == Some(fingerprint) {
                 outcomes.push(0);
                 a += 5 * n_groups;
                 continue;
             }
-            redis.string_set(Arg::Held(seen), Arg::Held(fingerprint_string), seen_expiry)?;
             // An update replaces the record: fields it no longer has must not linger.
             if previous.is_some() || !marker_outlives_raw {
                 redis.write_args(c"DEL", &[raw])?;
