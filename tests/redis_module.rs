@@ -144,11 +144,7 @@ async fn the_module_stores_exactly_what_the_script_stores() {
         "no distinct set"
     );
     let natively = module.dump().await;
-    assert_eq!(stored.len(), natively.len());
-    for ((key, content), (native_key, native_content)) in stored.iter().zip(&natively) {
-        assert_eq!(key, native_key);
-        assert_eq!(content, native_content, "{key}");
-    }
+    assert_same_keys(&stored, &natively);
     script.cleanup().await;
     module.cleanup().await;
 }
@@ -217,12 +213,17 @@ async fn assert_the_replica_holds_exactly_what(module: &TestApp) -> Vec<(String,
     let stored = module.exact_dump().await;
     assert!(!stored.is_empty());
     let replicated = module.at_replica(&replica_url).await.exact_dump().await;
-    assert_eq!(stored.len(), replicated.len());
-    for ((key, content), (replica_key, replica_content)) in stored.iter().zip(&replicated) {
-        assert_eq!(key, replica_key);
-        assert_eq!(content, replica_content, "{key}");
-    }
+    assert_same_keys(&stored, &replicated);
     stored
+}
+
+/// Two dumps hold the same keys with the same contents; a difference names its key.
+fn assert_same_keys(expected: &[(String, String)], found: &[(String, String)]) {
+    assert_eq!(expected.len(), found.len());
+    for ((key, content), (found_key, found_content)) in expected.iter().zip(found) {
+        assert_eq!(key, found_key);
+        assert_eq!(content, found_content, "{key}");
+    }
 }
 
 #[tokio::test]
