@@ -35,6 +35,13 @@ start_redis() {
         --dbfilename state.rdb --logfile "$WORK/redis.log" "$@"
     for _ in $(seq 100); do redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && return; sleep 0.1; done
 }
+# The release API on that Redis, sending the script's EVALSHA (the module is not loaded), as API.
+start_api() {
+    LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
+        LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS=60 \
+        LARDER__REDIS__MAX_STREAM_BACKLOG=0 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
+}
 trap 'kill ${API:-} 2>/dev/null; redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
 if [ ! -f "$WORK/state.rdb" ]; then
     rm -rf "$WORK" && mkdir -p "$WORK/data"
@@ -44,10 +51,7 @@ if [ ! -f "$WORK/state.rdb" ]; then
     zcat "$DATA/consumer.csv.gz" | head -n 100000 | gzip -1 > "$WORK/data/consumer.csv.gz"
     cp "$DATA/restaurant.csv.gz" "$WORK/data/"
     start_redis
-    LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
-        LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS=60 \
-        LARDER__REDIS__MAX_STREAM_BACKLOG=0 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
-    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
+    start_api
     "$BIN/larder" replay --url "http://127.0.0.1:$API_PORT" --progress quiet "$WORK/data" | tail -1
     BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py capture "http://127.0.0.1:$API_PORT" \
         "$WORK/orders.json" "$WORK/call.json"
@@ -61,10 +65,7 @@ if [ "${SOURCE:-order}" = status ]; then
     CALL="$WORK/call-status.json"
     if [ ! -f "$CALL" ]; then
         start_redis
-        LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
-            LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS=60 \
-            LARDER__REDIS__MAX_STREAM_BACKLOG=0 "$BIN/larder-api" > "$WORK/api.log" 2>&1 & API=$!
-        for _ in $(seq 50); do curl -sf "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
+        start_api
         zcat "$WORK/data/status.json.gz" > "$WORK/statuses.json"
         BENCH_REDIS_PORT=$PORT python3 benches/script_cost.py capture "http://127.0.0.1:$API_PORT" \
             "$WORK/statuses.json" "$CALL" status
