@@ -282,6 +282,8 @@ struct ViewHistory {
     /// (entity, measure, event time, value), sorted; `prefix[i]` sums values before `i`.
     measures: Vec<(u32, u16, i64, i64)>,
     prefix: Vec<i64>,
+    /// The least and greatest value of each `BLOCK` rows of `measures`.
+    extremes: Vec<(i64, i64)>,
     /// (entity, measure, event time, member's 128-bit hash), sorted.
     distinct: Vec<(u32, u16, i64, u128)>,
     /// (entity, measure, event time, value id in `members`), sorted.
@@ -396,6 +398,7 @@ impl ViewHistory {
         let n_measures = view.measures.len();
         let groups = entities.len() * n_measures;
         let measures = sort_by_group(per_file, groups, |r| entity_measure(r, n_measures));
+        let extremes = block_extremes(&measures);
         let prefix = std::iter::once(0)
             .chain(measures.iter().scan(0i64, |sum, m| {
                 *sum += m.3;
@@ -436,6 +439,7 @@ impl ViewHistory {
             touches,
             measures,
             prefix,
+            extremes,
             distinct,
             frequencies,
             members,
@@ -909,21 +913,27 @@ impl PointInTime<'_> {
             .map(|i| (i as u16, self.view.measures[i].kind))
     }
 
+    /// The end in `history.measures` of the entity's contributions to `measure` with event time
+    /// `≤ bound`.
+    fn position(&self, measure: u16, bound: i64) -> usize {
+        let range = self.ranges.measures[measure as usize].clone();
+        range.start + self.history.measures[range].partition_point(|r| r.2 <= bound)
+    }
+
     /// Combines the contributions of `measure` with event time in `(lo, hi]`.
     fn combine(&self, id: &str, lo: i64, hi: i64) -> Option<i64> {
         let (measure, kind) = self.measure(id)?;
-        let rows = &self.history.measures;
-        let range = self.ranges.measures[measure as usize].clone();
-        let inside = &rows[range.clone()];
-        let start = range.start + inside.partition_point(|r| r.2 <= lo);
-        let end = range.start + inside.partition_point(|r| r.2 <= hi);
+        let (start, end) = (self.position(measure, lo), self.position(measure, hi));
         if start >= end {
             return None;
         }
-        let values = rows[start..end].iter().map(|r| r.3);
         match kind {
-            MeasureKind::Min => values.min(),
-            MeasureKind::Max => values.max(),
+            MeasureKind::Min | MeasureKind::Max => extreme(
+                &self.history.measures,
+                &self.history.extremes,
+                kind,
+                start..end,
+            ),
             _ => Some(self.history.prefix[end] - self.history.prefix[start]),
         }
     }
@@ -965,6 +975,56 @@ impl StateRead for PointInTime<'_> {
     fn distinct(&self, index: usize) -> u64 {
         self.distinct.get(index).copied().unwrap_or(0)
     }
+}
+
+/// Rows of `measures` per entry of `extremes`.
+const BLOCK: usize = 64;
+
+/// The least and greatest value of each `BLOCK` rows of `rows`: a maximum over a month of a busy
+/// restaurant's orders then reads a few dozen blocks rather than thousands of rows.
+fn block_extremes(rows: &[(u32, u16, i64, i64)]) -> Vec<(i64, i64)> {
+    rows.chunks(BLOCK)
+        .map(|block| {
+            let values = block.iter().map(|r| r.3);
+            (
+                values.clone().fold(i64::MAX, i64::min),
+                values.fold(i64::MIN, i64::max),
+            )
+        })
+        .collect()
+}
+
+/// The least (`Min`) or greatest value of `rows[range]`: its whole blocks from `extremes`
+/// (`block_extremes` of `rows`), the rows at either end one by one. None when the range is empty.
+fn extreme(
+    rows: &[(u32, u16, i64, i64)],
+    extremes: &[(i64, i64)],
+    kind: MeasureKind,
+    range: Range<usize>,
+) -> Option<i64> {
+    let pick = |a: i64, b: i64| {
+        if kind == MeasureKind::Min {
+            a.min(b)
+        } else {
+            a.max(b)
+        }
+    };
+    let (first_block, end_block) = (range.start.div_ceil(BLOCK), range.end / BLOCK);
+    if first_block >= end_block {
+        return rows[range].iter().map(|r| r.3).reduce(pick);
+    }
+    let head = rows[range.start..first_block * BLOCK].iter().map(|r| r.3);
+    let blocks = extremes[first_block..end_block]
+        .iter()
+        .map(|&(least, greatest)| {
+            if kind == MeasureKind::Min {
+                least
+            } else {
+                greatest
+            }
+        });
+    let tail = rows[end_block * BLOCK..range.end].iter().map(|r| r.3);
+    head.chain(blocks).chain(tail).reduce(pick)
 }
 
 /// One output column, typed as the feature is served.
@@ -1038,6 +1098,27 @@ mod tests {
         }
         assert_eq!(whole_entities(&rows, 3).len(), 3);
         assert!(whole_entities::<usize>(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn extreme_over_blocks_is_the_min_or_max_of_the_rows_for_every_range() {
+        // Values that wander up and down, over four blocks and a ragged end.
+        let rows: Vec<(u32, u16, i64, i64)> = (0..4 * BLOCK + 17)
+            .map(|i| (0, 0, i as i64, ((i * 7919) % 1009) as i64 - 500))
+            .collect();
+        let extremes = block_extremes(&rows);
+        for start in (0..rows.len()).step_by(5) {
+            for end in (start..=rows.len()).step_by(3) {
+                let values = rows[start..end].iter().map(|r| r.3);
+                let (least, greatest) = (values.clone().min(), values.max());
+                let range = start..end;
+                assert_eq!(
+                    extreme(&rows, &extremes, MeasureKind::Min, range.clone()),
+                    least
+                );
+                assert_eq!(extreme(&rows, &extremes, MeasureKind::Max, range), greatest);
+            }
+        }
     }
 
     #[test]
