@@ -15,6 +15,19 @@ use larder_s3::S3Settings;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay`: its place in the v3 header's `mi_option_e` (the sys
+/// crate names no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Stops mimalloc handing freed pages back to the system, for a command that runs once and
+/// exits: a training set frees and allocates gigabytes, and taking pages back and faulting them
+/// in again cost a tenth of its time (1 M rows: 9.6 s against 7.9–8.8 s, 0.1 GB more RSS).
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: sets one of mimalloc's options; any value is valid, -1 means never purge.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 #[derive(Parser)]
 #[command(name = "larder", version, about = "larder feature store tools")]
 struct Cli {
@@ -216,6 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::TrainingSet(args) => {
+            keep_freed_memory();
             let summary =
                 larder_cli::training_set::run(&args.entities, args.features, &args.out).await?;
             println!(
@@ -242,5 +256,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_purge_delay_option_is_the_one_whose_default_is_a_second() {
+        // The only option of mimalloc v3 that defaults to 1000 (ms): a wrong index fails here.
+        // SAFETY: reads an option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1000);
     }
 }
