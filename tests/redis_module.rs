@@ -8,11 +8,13 @@
 
 use deadpool_redis::redis;
 use larder_api::Settings;
+use larder_domain::{Tier, Tile, Timestamp, field};
 use larder_e2e::{
     TestApp, consumer_event, module_redis_url, module_replica_url, order_event, restaurant_event,
     status_event, test_settings,
 };
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// January 2019, `minutes` after its start, as the sources write times.
 fn at(minutes: u64) -> String {
@@ -147,6 +149,92 @@ async fn the_module_stores_exactly_what_the_script_stores() {
     assert_same_keys(&stored, &natively);
     script.cleanup().await;
     module.cleanup().await;
+}
+
+/// One restaurant's orders, one every 50 minutes for 60 days (from three consumers): every hour
+/// has a tile, so each weekly prune of its hour tier (30-day windows: 888 hours kept) deletes a
+/// week of tiles by name, while its minute tier (a few hundred tiles) is walked.
+#[tokio::test]
+async fn pruning_leaves_exactly_the_tiles_a_walk_of_every_prune_leaves() {
+    let script = TestApp::spawn().await;
+    let module = spawn_on_module(test_settings()).await;
+    let start = Timestamp::parse_rfc3339("2019-01-01T00:00:00.000Z")
+        .unwrap()
+        .millis();
+    let times: Vec<i64> = (0..1728).map(|i| start + i * 50 * 60_000).collect();
+    let orders: Vec<Value> = (0..times.len())
+        .map(|i| {
+            let at = Timestamp::from_millis(times[i]).unwrap().to_string();
+            let amount = 20.0 + (i % 13) as f64;
+            order_event(&format!("L{i}"), "RL", &format!("CL{}", i % 3), amount, &at)
+        })
+        .collect();
+    let answer = script.post_batches("order", &orders).await;
+    assert_eq!(answer, (1728, 0, 0));
+    assert_eq!(module.post_batches("order", &orders).await, answer);
+
+    let stored = script.dump().await;
+    assert_same_keys(&stored, &module.dump().await);
+    let views = script.settings.features.load_views().unwrap();
+    let retention = |tier| views.view("restaurant").unwrap().retention(tier);
+    for tier in Tier::ALL {
+        let key = format!("{{rtf_restaurant:RL}}:{}", tier.tag());
+        let (_, hash) = stored.iter().find(|(k, _)| *k == key).unwrap();
+        let hash: serde_json::Map<String, Value> = serde_json::from_str(hash).unwrap();
+        let kept: BTreeSet<&str> = hash
+            .keys()
+            .map(String::as_str)
+            .filter(|f| *f != "_")
+            .collect();
+        let walked = walked_tiles(tier, retention(tier), &times);
+        assert!(
+            walked.len() < written_tiles(tier, &times),
+            "{key}: nothing pruned, nothing tested"
+        );
+        let walked: BTreeSet<&str> = walked.iter().map(String::as_str).collect();
+        assert!(
+            kept == walked,
+            "{key}: tiles a walk would have deleted {:?}, and kept {:?}",
+            kept.difference(&walked).collect::<Vec<_>>(),
+            walked.difference(&kept).collect::<Vec<_>>(),
+        );
+    }
+    script.cleanup().await;
+    module.cleanup().await;
+}
+
+/// The tiles of `tier` that events at `times` (ascending) leave when every prune walks the hash
+/// and deletes those starting at or behind its line: the script's pruning before it deleted by
+/// name.
+fn walked_tiles(tier: Tier, retention: i64, times: &[i64]) -> BTreeSet<String> {
+    let mut tiles = BTreeSet::new();
+    let mut newest: Option<i64> = None;
+    for bucket in times.iter().map(|&t| tier.bucket(t)) {
+        tiles.extend(
+            tier.spans()
+                .iter()
+                .map(|&span| Tile::containing(span, bucket)),
+        );
+        let every = tier.prune_every();
+        if newest.is_some_and(|newest| bucket.div_euclid(every) > newest.div_euclid(every)) {
+            tiles.retain(|tile: &Tile| tile.first_behind() >= bucket - retention);
+        }
+        newest = Some(bucket);
+    }
+    tiles.into_iter().map(field::tile).collect()
+}
+
+/// How many tiles of `tier` events at `times` write, none pruned.
+fn written_tiles(tier: Tier, times: &[i64]) -> usize {
+    let tiles: BTreeSet<Tile> = times
+        .iter()
+        .flat_map(|&t| {
+            tier.spans()
+                .iter()
+                .map(move |&span| Tile::containing(span, tier.bucket(t)))
+        })
+        .collect();
+    tiles.len()
 }
 
 #[tokio::test]

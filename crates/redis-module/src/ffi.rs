@@ -36,6 +36,8 @@ const KEYTYPE_HASH: c_int = 3;
 const KEYTYPE_ZSET: c_int = 5;
 const KEYTYPE_STREAM: c_int = 7;
 const HASH_NONE: c_int = 0;
+/// REDISMODULE_HASH_DELETE: HashSet's value that deletes the field.
+const HASH_DELETE: *mut RedisModuleString = ptr::without_provenance_mut(1);
 const NO_EXPIRE: c_longlong = -1;
 const ZADD_GT: c_int = 1 << 5;
 const STREAM_ADD_AUTOID: c_int = 1 << 0;
@@ -611,6 +613,30 @@ impl Context {
         self.propagate(c"HSET", &strings.raw, &[])
     }
 
+    /// `HDEL key field…`, passed on with only the fields the hash held. The key goes with its
+    /// last field.
+    pub fn hash_delete(&self, key: &[u8], fields: &[Vec<u8>]) -> Result<(), String> {
+        let strings = self.strings(
+            std::iter::once(key)
+                .chain(fields.iter().map(Vec::as_slice))
+                .map(Arg::Bytes),
+        );
+        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
+        let mut deleted = vec![strings.raw[0]];
+        for &field in &strings.raw[1..] {
+            if opened.kind() == KEYTYPE_EMPTY {
+                break;
+            }
+            if opened.delete_field(field) {
+                deleted.push(field);
+            }
+        }
+        if deleted.len() == 1 {
+            return Ok(());
+        }
+        self.propagate(c"HDEL", &deleted, &[])
+    }
+
     /// `HINCRBY key field by`, with HINCRBY's errors.
     pub fn hash_incr_by(&self, key: &[u8], field: &[u8], by: &[u8]) -> Result<(), String> {
         let increment = string_to_ll(by).ok_or(NOT_AN_INTEGER)?;
@@ -887,6 +913,22 @@ impl Key<'_> {
                 value,
                 ptr::null_mut::<c_void>(),
             );
+        }
+    }
+
+    /// Deletes `field` of a hash open for writing: whether it held it. The key goes with its last
+    /// field.
+    fn delete_field(&self, field: *mut RedisModuleString) -> bool {
+        // SAFETY: a key open for writing, a live field, the marker HashSet reads as "delete"
+        // (REDISMODULE_HASH_DELETE) and the NULL that ends its list.
+        unsafe {
+            (self.context.api.hash_set)(
+                self.raw,
+                HASH_NONE,
+                field,
+                HASH_DELETE,
+                ptr::null_mut::<c_void>(),
+            ) == 1
         }
     }
 

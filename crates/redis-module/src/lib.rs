@@ -601,28 +601,45 @@ impl EntityWriter<'_> {
             if let Some(newest) = newest
                 && (op.bucket / op.prune_every).floor() > (newest / op.prune_every).floor()
             {
-                self.prune(&tiles, op.bucket - op.retention)?;
+                let swept = op.prune_every * (newest / op.prune_every).floor() - op.retention;
+                self.prune(&tiles, &op.fields, op.bucket - op.retention, swept)?;
             }
         }
         Ok(())
     }
 
     /// The script's `prune`: deletes the tiles of tier hash `tiles` that start at or behind bucket
-    /// `line`, in HDELs of at most 1000 fields.
-    fn prune(&self, tiles: &[u8], line: f64) -> Result<()> {
+    /// `line` — by name, those of every span of `fields` that end after `swept`, when they are no
+    /// more than the hash's fields; otherwise those its walk finds.
+    fn prune(&self, tiles: &[u8], fields: &[Text], line: f64, swept: f64) -> Result<()> {
+        let spans: Vec<f64> = fields.iter().map(|f| tile_span(f.as_bytes())).collect();
+        let candidates: f64 = spans
+            .iter()
+            .map(|span| ((line / span).ceil() - (swept / span).floor()).max(0.0))
+            .sum();
         let mut dead = Vec::new();
-        for field in self.redis.read(c"HKEYS", &[tiles])?.array()? {
-            let field = field.bulk()?;
-            if tile_behind(&field).is_some_and(|behind| behind < line) {
-                dead.push(field);
+        if candidates <= self.redis.hash_len(tiles)? as f64 {
+            for span in spans {
+                // Lua's numeric `for` over doubles; the bounds are whole numbers.
+                let (first, last) = (
+                    (swept / span).floor() as i64 + 1,
+                    (line / span).ceil() as i64,
+                );
+                let span = span as i64;
+                dead.extend((first..=last).map(|index| match span {
+                    1 => index.to_string().into_bytes(),
+                    _ => format!("{index}x{span}").into_bytes(),
+                }));
+            }
+        } else {
+            for field in self.redis.read(c"HKEYS", &[tiles])?.array()? {
+                let field = field.bulk()?;
+                if tile_behind(&field).is_some_and(|behind| behind < line) {
+                    dead.push(field);
+                }
             }
         }
-        for chunk in dead.chunks(1000) {
-            let mut hdel = vec![tiles];
-            hdel.extend(chunk.iter().map(Vec::as_slice));
-            self.redis.write(c"HDEL", &hdel)?;
-        }
-        Ok(())
+        self.redis.hash_delete(tiles, &dead)
     }
 }
 
@@ -1028,6 +1045,14 @@ fn tile_behind(field: &[u8]) -> Option<f64> {
     Some(span * (index - 1.0))
 }
 
+/// The span of a tile field the script writes (`{index}x{span}`, `{index}` for 1).
+fn tile_span(field: &[u8]) -> f64 {
+    match field.iter().position(|&byte| byte == b'x') {
+        Some(x) => tonumber(&field[x + 1..]).unwrap_or(1.0),
+        None => 1.0,
+    }
+}
+
 /// Lua 5.1's `tonumber` of a string: C's `strtod` of the whole string but for blanks around it;
 /// None when it is not a number. (Lua also reads `0x…` as hexadecimal; no value the script
 /// reads is written that way.)
@@ -1161,6 +1186,9 @@ mod tests {
         assert_eq!(tile_behind(b"7y"), Some(6.0));
         assert_eq!(tile_behind(b"_"), None);
         assert_eq!(tile_behind(b"-x"), None);
+        assert_eq!(tile_span(b"12"), 1.0);
+        assert_eq!(tile_span(b"3x5"), 5.0);
+        assert_eq!(tile_span(b"-2x168"), 168.0);
     }
 
     #[test]

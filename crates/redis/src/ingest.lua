@@ -73,12 +73,35 @@ end
 -- Deletes the tiles of a tier hash that start at or behind bucket `line`: no window read after
 -- the entity's newest bucket passed `line + retention` reaches them. Reads ignore them anyway;
 -- this only bounds memory, so it runs once every `prune_every` buckets, not on every event.
-local function prune(tiles, line)
+-- Which tiles can be there to delete is known: a tile covers buckets (s·(index-1), s·index] for its
+-- span s; the last prune (if any) deleted those starting at or behind a line no lower than
+-- `swept`, and every write since landed less than the retention behind a newest bucket at or past
+-- `swept + retention`, so every tile left ends after `swept`. When the tiles that start at or
+-- behind `line` and end after `swept`, per span of `tile_fields` (the tiles of every span an event
+-- writes), are no more than the hash's fields, they are deleted by name; otherwise (a sparse
+-- entity, or a day of minutes) the hash is walked. A busy restaurant's hour tier holds 400–1,200
+-- tiles, about 200 of them candidates: walking it took up to half of Redis' time in a full-scale
+-- replay (docs/benchmarks.md).
+local function prune(tiles, line, swept, tile_fields)
+  local spans, candidates = {}, 0
+  for i, f in ipairs(tile_fields) do
+    spans[i] = tonumber(string.match(f, 'x(%d+)$')) or 1
+    candidates = candidates + math.max(0, math.ceil(line / spans[i]) - math.floor(swept / spans[i]))
+  end
   local dead = {}
-  for _, f in ipairs(redis.call('HKEYS', tiles)) do
-    local index, span = string.match(f, '^(%-?%d+)x?(%d*)')
-    if index and (tonumber(span) or 1) * (tonumber(index) - 1) < line then
-      dead[#dead + 1] = f
+  if candidates <= redis.call('HLEN', tiles) then
+    for _, span in ipairs(spans) do
+      for index = math.floor(swept / span) + 1, math.ceil(line / span) do
+        dead[#dead + 1] = span == 1 and string.format('%d', index)
+          or string.format('%dx%d', index, span)
+      end
+    end
+  else
+    for _, f in ipairs(redis.call('HKEYS', tiles)) do
+      local index, span = string.match(f, '^(%-?%d+)x?(%d*)')
+      if index and (tonumber(span) or 1) * (tonumber(index) - 1) < line then
+        dead[#dead + 1] = f
+      end
     end
   end
   for i = 1, #dead, 1000 do
@@ -209,7 +232,8 @@ apply = function(view, key, ops)
         if not newest or bucket > newest then
           set(newest_field, bucket)
           if newest and math.floor(bucket / op[5]) > math.floor(newest / op[5]) then
-            prune(tiles, bucket - retention)
+            local swept = op[5] * math.floor(newest / op[5]) - retention
+            prune(tiles, bucket - retention, swept, tile_fields)
           end
         end
       end
