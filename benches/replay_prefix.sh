@@ -10,14 +10,18 @@
 # build of larder-api (a copy kept to compare against);
 # REDIS_ARGS go to redis-server (e.g. "--io-threads 2"), to compare Redis settings; RAW_TTL (60 s
 # by default, as the full scale needs to fit in memory; 0: no TTL) is the API's raw-hash TTL.
-# Usage: N=1200000 [MODULE=1] [REDIS_ARGS=...] [RAW_TTL=60] bash benches/replay_prefix.sh LABEL
+# STATUSES (3.05 per order by default, as in the data) is how many statuses to keep: 0 replays
+# orders only, e.g. all 3.6 M of them, the part of the full replay where pruning costs most.
+# Usage: N=1200000 [STATUSES=…] [MODULE=1] [REDIS_ARGS=...] [RAW_TTL=60] \
+#     bash benches/replay_prefix.sh LABEL
 set -eu
 cd "$(dirname "$0")/.."
 LABEL="${1:-prefix}"
 N="${N:-1200000}"
 BIN="${CARGO_TARGET_DIR:-target}/release"
 DATA="${DATA:-/tmp/larder-full-data}"
-PREFIX="/tmp/larder-prefix-$N"
+STATUSES="${STATUSES:-$((N * 305 / 100))}"
+PREFIX="/tmp/larder-prefix-$N-$STATUSES"
 PORT=6393 API_PORT=8793
 
 cargo build --release --quiet -p larder-api -p larder-cli
@@ -33,7 +37,7 @@ if [ ! -d "$PREFIX" ]; then
     # Orders and statuses are written in event-time order: a prefix is the first days.
     mkdir -p "$PREFIX"
     zcat "$DATA/order.json.gz" | head -n "$N" | gzip -1 > "$PREFIX/order.json.gz"
-    zcat "$DATA/status.json.gz" | head -n $((N * 305 / 100)) | gzip -1 > "$PREFIX/status.json.gz"
+    zcat "$DATA/status.json.gz" | head -n "$STATUSES" | gzip -1 > "$PREFIX/status.json.gz"
     zcat "$DATA/consumer.csv.gz" | head -n $((N * 97 / 400)) | gzip -1 > "$PREFIX/consumer.csv.gz"
     cp "$DATA/restaurant.csv.gz" "$PREFIX/"
 fi
