@@ -151,9 +151,11 @@ async fn the_module_stores_exactly_what_the_script_stores() {
     module.cleanup().await;
 }
 
-/// One restaurant's orders, one every 50 minutes for 60 days (from three consumers): every hour
-/// has a tile, so each weekly prune of its hour tier (30-day windows: 888 hours kept) deletes a
-/// week of tiles by name, while its minute tier (a few hundred tiles) is walked.
+/// Two restaurants' orders: RL's one every 50 minutes for 60 days (from three consumers), so
+/// every hour has a tile and each weekly prune of its hour tier (30-day windows: 888 hours kept)
+/// deletes a week of tiles by name, while its minute tier (a few hundred tiles) is walked; RS's
+/// every three days and then after 40 days, so each of its orders finds every tile it holds
+/// behind the line (2 days of minutes kept, 37 of hours) and starts its hashes again.
 #[tokio::test]
 async fn pruning_leaves_exactly_the_tiles_a_walk_of_every_prune_leaves() {
     let script = TestApp::spawn().await;
@@ -161,24 +163,40 @@ async fn pruning_leaves_exactly_the_tiles_a_walk_of_every_prune_leaves() {
     let start = Timestamp::parse_rfc3339("2019-01-01T00:00:00.000Z")
         .unwrap()
         .millis();
-    let times: Vec<i64> = (0..1728).map(|i| start + i * 50 * 60_000).collect();
-    let orders: Vec<Value> = (0..times.len())
-        .map(|i| {
-            let at = Timestamp::from_millis(times[i]).unwrap().to_string();
+    let (minute, day) = (60_000, 86_400_000);
+    let busy: Vec<i64> = (0..1728).map(|i| start + i * 50 * minute).collect();
+    let mut sparse: Vec<i64> = (0..12)
+        .map(|i| start + i * (3 * day + 7 * minute))
+        .collect();
+    let back = sparse[11] + 40 * day;
+    sparse.extend((0..3).map(|i| back + i * 3 * day));
+    let restaurants = [("RL", busy), ("RS", sparse)];
+    let orders: Vec<Value> = restaurants
+        .iter()
+        .flat_map(|(restaurant, times)| times.iter().map(move |&t| (t, *restaurant)))
+        .enumerate()
+        .map(|(i, (t, restaurant))| {
+            let at = Timestamp::from_millis(t).unwrap().to_string();
             let amount = 20.0 + (i % 13) as f64;
-            order_event(&format!("L{i}"), "RL", &format!("CL{}", i % 3), amount, &at)
+            order_event(
+                &format!("L{i}"),
+                restaurant,
+                &format!("CL{}", i % 3),
+                amount,
+                &at,
+            )
         })
         .collect();
     let answer = script.post_batches("order", &orders).await;
-    assert_eq!(answer, (1728, 0, 0));
+    assert_eq!(answer, (orders.len() as u64, 0, 0));
     assert_eq!(module.post_batches("order", &orders).await, answer);
 
     let stored = script.dump().await;
     assert_same_keys(&stored, &module.dump().await);
     let views = script.settings.features.load_views().unwrap();
     let retention = |tier| views.view("restaurant").unwrap().retention(tier);
-    for tier in Tier::ALL {
-        let key = format!("{{rtf_restaurant:RL}}:{}", tier.tag());
+    for ((restaurant, times), tier) in restaurants.iter().flat_map(|r| Tier::ALL.map(|t| (r, t))) {
+        let key = format!("{{rtf_restaurant:{restaurant}}}:{}", tier.tag());
         let (_, hash) = stored.iter().find(|(k, _)| *k == key).unwrap();
         let hash: serde_json::Map<String, Value> = serde_json::from_str(hash).unwrap();
         let kept: BTreeSet<&str> = hash
@@ -186,9 +204,9 @@ async fn pruning_leaves_exactly_the_tiles_a_walk_of_every_prune_leaves() {
             .map(String::as_str)
             .filter(|f| *f != "_")
             .collect();
-        let walked = walked_tiles(tier, retention(tier), &times);
+        let walked = walked_tiles(tier, retention(tier), times);
         assert!(
-            walked.len() < written_tiles(tier, &times),
+            walked.len() < written_tiles(tier, times),
             "{key}: nothing pruned, nothing tested"
         );
         let walked: BTreeSet<&str> = walked.iter().map(String::as_str).collect();

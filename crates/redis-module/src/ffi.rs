@@ -714,6 +714,18 @@ impl Context {
         self.propagate(c"PEXPIREAT", &name.raw, &[at.to_string().as_bytes()])
     }
 
+    /// `DEL key`, passed on when there was one.
+    pub fn delete(&self, key: &[u8]) -> Result<(), String> {
+        let name = self.strings([Arg::Bytes(key)]);
+        let opened = self.open_for_writing(name.raw[0], None)?;
+        if opened.kind() == KEYTYPE_EMPTY {
+            return Ok(());
+        }
+        // SAFETY: a key open for writing.
+        unsafe { (self.api.delete_key)(opened.raw) };
+        self.propagate(c"DEL", &name.raw, &[])
+    }
+
     /// `DEL key` when the key exists and has no TTL (PTTL -1).
     pub fn delete_if_persistent(&self, key: &[u8]) -> Result<(), String> {
         let name = self.strings([Arg::Bytes(key)]);

@@ -567,10 +567,18 @@ impl EntityWriter<'_> {
         if !within_retention {
             return Ok(());
         }
-        // Every span's tile read at once and written in one HSET.
         let tiles = self.tagged(view, key, op.tier.as_bytes());
-        let names: Vec<&[u8]> = op.fields.iter().map(|field| field.as_bytes()).collect();
-        let stored = self.redis.hash_get(&tiles, &names)?;
+        // The script's `restart`: an entity back after a whole retention holds no tile its prune
+        // would keep and none of this event's.
+        let restart = newest.is_some_and(|newest| op.bucket - newest >= op.retention);
+        let stored = if restart {
+            self.redis.delete(&tiles)?;
+            vec![None; op.fields.len()]
+        } else {
+            // Every span's tile read at once and written in one HSET.
+            let names: Vec<&[u8]> = op.fields.iter().map(|field| field.as_bytes()).collect();
+            self.redis.hash_get(&tiles, &names)?
+        };
         let mut merged_tiles = Vec::new();
         for (field, tile) in op.fields.iter().zip(&stored) {
             let mut merged = tile.clone();
@@ -599,6 +607,7 @@ impl EntityWriter<'_> {
         if newest.is_none_or(|newest| op.bucket > newest) {
             entity.set(newest_field, LuaValue::Number(op.bucket))?;
             if let Some(newest) = newest
+                && !restart
                 && (op.bucket / op.prune_every).floor() > (newest / op.prune_every).floor()
             {
                 let swept = op.prune_every * (newest / op.prune_every).floor() - op.retention;
