@@ -80,8 +80,8 @@ end
 -- behind `line` and end after `swept`, per span of `tile_fields` (the tiles of every span an event
 -- writes), are no more than the hash's fields, they are deleted by name; otherwise (a sparse
 -- entity, or a day of minutes) the hash is walked. A busy restaurant's hour tier holds 400–1,200
--- tiles, about 200 of them candidates: walking it took up to half of Redis' time in a full-scale
--- replay (docs/benchmarks.md).
+-- tiles, about 200 of them candidates; every restaurant crosses the same week at once, and their
+-- walks took half of Redis' time for a minute of a full-scale replay (docs/benchmarks.md).
 local function prune(tiles, line, swept, tile_fields)
   local spans, candidates = {}, 0
   for i, f in ipairs(tile_fields) do
@@ -208,10 +208,9 @@ apply = function(view, key, ops)
       local bucket, retention = op[3], op[4]
       if not newest or bucket > newest - retention then
         local tiles, tile_fields = tagged(view, key, op[2]), op[6]
-        -- An entity back after a whole retention (a customer's next order, days later): every
-        -- tile it holds starts behind the line this event's prune draws, and none is one of this
-        -- event's, so the hash starts again instead of being walked. Most prunes of a replay
-        -- were such walks of a few fields (docs/benchmarks.md).
+        -- An entity back after a whole retention (a customer's next order, days later, for its
+        -- minute tier): every tile it holds starts behind the line this event's prune draws, and
+        -- none is one of this event's, so the hash starts again instead of being read and walked.
         local restart = newest and bucket - newest >= retention
         local tile_values = {}
         if restart then
