@@ -621,20 +621,23 @@ impl EntityWriter<'_> {
     /// `line` — by name, those of every span of `fields` that end after `swept`, when they are no
     /// more than the hash's fields; otherwise those its walk finds.
     fn prune(&self, tiles: &[u8], fields: &[Text], line: f64, swept: f64) -> Result<()> {
-        let spans: Vec<f64> = fields.iter().map(|f| tile_span(f.as_bytes())).collect();
-        let candidates: f64 = spans
+        // Per span, the indexes of the candidates: Lua's numeric `for` over doubles, whose bounds
+        // are whole numbers.
+        let ranges: Vec<(i64, i64, i64)> = fields
             .iter()
-            .map(|span| ((line / span).ceil() - (swept / span).floor()).max(0.0))
+            .map(|field| {
+                let span = tile_span(field.as_bytes());
+                let first = (swept / span).floor() as i64 + 1;
+                (span as i64, first, (line / span).ceil() as i64)
+            })
+            .collect();
+        let candidates: i64 = ranges
+            .iter()
+            .map(|&(_, first, last)| (last - first + 1).max(0))
             .sum();
         let mut dead = Vec::new();
-        if candidates <= self.redis.hash_len(tiles)? as f64 {
-            for span in spans {
-                // Lua's numeric `for` over doubles; the bounds are whole numbers.
-                let (first, last) = (
-                    (swept / span).floor() as i64 + 1,
-                    (line / span).ceil() as i64,
-                );
-                let span = span as i64;
+        if candidates <= self.redis.hash_len(tiles)? as i64 {
+            for (span, first, last) in ranges {
                 dead.extend((first..=last).map(|index| match span {
                     1 => index.to_string().into_bytes(),
                     _ => format!("{index}x{span}").into_bytes(),

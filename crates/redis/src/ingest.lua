@@ -83,15 +83,18 @@ end
 -- tiles, about 200 of them candidates; every restaurant crosses the same week at once, and their
 -- walks took half of Redis' time for a minute of a full-scale replay (docs/benchmarks.md).
 local function prune(tiles, line, swept, tile_fields)
-  local spans, candidates = {}, 0
+  -- Per span, the indexes of the candidates.
+  local ranges, candidates = {}, 0
   for i, f in ipairs(tile_fields) do
-    spans[i] = tonumber(string.match(f, 'x(%d+)$')) or 1
-    candidates = candidates + math.max(0, math.ceil(line / spans[i]) - math.floor(swept / spans[i]))
+    local span = tonumber(string.match(f, 'x(%d+)$')) or 1
+    ranges[i] = {span, math.floor(swept / span) + 1, math.ceil(line / span)}
+    candidates = candidates + math.max(0, ranges[i][3] - ranges[i][2] + 1)
   end
   local dead = {}
   if candidates <= redis.call('HLEN', tiles) then
-    for _, span in ipairs(spans) do
-      for index = math.floor(swept / span) + 1, math.ceil(line / span) do
+    for _, r in ipairs(ranges) do
+      local span = r[1]
+      for index = r[2], r[3] do
         dead[#dead + 1] = span == 1 and string.format('%d', index)
           or string.format('%dx%d', index, span)
       end
