@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The training-set target's ratio, measured in alternating rounds so both sides meet the same
 # machine: `larder training-set` for one view beside the bare Polars as-of join of the same rows
-# (benches/asof_baseline.py), each ROUNDS times, then the medians and their ratio.
+# (benches/asof_baseline.py), each ROUNDS times, then the medians and their ratio. Each round also
+# times Python Polars only reading the gold columns the training set reads (benches/gold_read.py):
+# a floor no training set over this lake goes below.
 # Usage: bash benches/training_set_ratio.sh LAKE_DIR ENTITIES.parquet [VIEW KEY_COLUMN]
 #   (a lake with gold, e.g. one kept by `KEEP=1 bash benches/batch.sh`; ROUNDS=5 by default,
 #   after one round that is not counted)
@@ -25,12 +27,14 @@ for round in $(seq "$ROUNDS"); do
         --features "$VIEW" --out "$OUT/set.parquet" | sed -E 's/.* in ([0-9.]+) s$/\1/')
     read -r wall_s peak_kb < "$OUT/time"
     join_s=$(python3 benches/asof_baseline.py "$LAKE" "$ENTITIES" "$VIEW" "$KEY" | sed -E 's/.* in ([0-9.]+) s .*/\1/')
-    echo "round $round: training set $set_s s (process wall $wall_s s, peak RSS $((peak_kb / 1024)) MB), bare join $join_s s"
-    echo "$set_s $join_s" >> "$OUT/rounds"
+    read_s=$(python3 benches/gold_read.py "$LAKE" "$VIEW" | sed -E 's/.* in ([0-9.]+) s$/\1/')
+    echo "round $round: training set $set_s s (process wall $wall_s s, peak RSS $((peak_kb / 1024)) MB), bare join $join_s s, gold read $read_s s"
+    echo "$set_s $join_s $read_s" >> "$OUT/rounds"
 done
 python3 - "$OUT/rounds" <<'PY'
 import statistics, sys
 rounds = [tuple(map(float, line.split())) for line in open(sys.argv[1])]
-sets, joins = statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds)
+sets, joins, reads = (statistics.median(r[i] for r in rounds) for i in range(3))
 print(f"median: training set {sets:.2f} s, bare join {joins:.2f} s, ratio {sets / joins:.2f}")
+print(f"median: gold read alone {reads:.2f} s, {reads / joins:.2f} x the bare join")
 PY
