@@ -16,6 +16,7 @@
 //!   order is kept, so a counting sort replaces a full sort.
 
 use std::{
+    cell::{Cell, RefCell},
     ops::Range,
     path::{Path, PathBuf},
     sync::atomic::{AtomicUsize, Ordering},
@@ -556,6 +557,7 @@ impl ViewHistory {
                 })
                 .collect();
             let ranges = self.ranges(view, entity);
+            let hints = RefCell::new(Vec::new());
             for (i, (_, time, _)) in entity_rows.iter().enumerate() {
                 let mut state = PointInTime {
                     history: self,
@@ -569,6 +571,8 @@ impl ViewHistory {
                         .zip(&frequent)
                         .map(|(m, f)| (*m, f[i]))
                         .collect(),
+                    hints: &hints,
+                    searches: Cell::new(0),
                 };
                 state.newest = state.newest_touch();
                 let values = view.evaluate_from(&state, *time);
@@ -898,6 +902,11 @@ struct PointInTime<'a> {
     newest: Option<i64>,
     distinct: Vec<u64>,
     frequent: Vec<(u16, Option<u32>)>,
+    /// Where the entity's previous row's searches of contributions ended, by their order in its
+    /// evaluation: the same search of this later row ends there or a little after.
+    hints: &'a RefCell<Vec<usize>>,
+    /// Searches made so far for this row.
+    searches: Cell<usize>,
 }
 
 /// Where one entity's rows lie in its view's sorted history, found once per entity rather than
@@ -963,7 +972,17 @@ impl PointInTime<'_> {
     /// `≤ bound`.
     fn position(&self, measure: u16, bound: i64) -> usize {
         let range = self.ranges.measures[measure as usize].clone();
-        range.start + self.history.measures[range].partition_point(|r| r.2 <= bound)
+        let search = self.searches.replace(self.searches.get() + 1);
+        let mut hints = self.hints.borrow_mut();
+        let hint = hints.get(search).copied().unwrap_or(0);
+        let end = partition_from(&self.history.measures[range.clone()], hint, |r| {
+            r.2 <= bound
+        });
+        match hints.get_mut(search) {
+            Some(hint) => *hint = end,
+            None => hints.push(end),
+        }
+        range.start + end
     }
 
     /// Combines the contributions of `measure` with event time in `(lo, hi]`.
@@ -1021,6 +1040,25 @@ impl StateRead for PointInTime<'_> {
     fn distinct(&self, index: usize) -> u64 {
         self.distinct.get(index).copied().unwrap_or(0)
     }
+}
+
+/// `rows.partition_point(pred)`, searched from `hint`: galloping ahead when `pred` holds just
+/// before it, a few rows when the hint is the end of the same search for the entity's previous
+/// row; any hint gives the same answer. Searching the entity's whole range each time missed the
+/// cache at most of its steps: about 8 % of a training set's CPU samples.
+fn partition_from<T>(rows: &[T], hint: usize, pred: impl Fn(&T) -> bool) -> usize {
+    let hint = hint.min(rows.len());
+    if hint > 0 && !pred(&rows[hint - 1]) {
+        return rows[..hint].partition_point(pred);
+    }
+    // `pred` holds for every row before `start`.
+    let (mut start, mut step) = (hint, 1);
+    while start + step <= rows.len() && pred(&rows[start + step - 1]) {
+        start += step;
+        step *= 2;
+    }
+    let end = (start + step - 1).min(rows.len());
+    start + rows[start..end].partition_point(pred)
 }
 
 /// Rows of `measures` per entry of `extremes`.
@@ -1144,6 +1182,22 @@ mod tests {
         }
         assert_eq!(whole_entities(&rows, 3).len(), 3);
         assert!(whole_entities::<usize>(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn partition_from_any_hint_is_the_partition_point() {
+        let rows: Vec<i64> = [1, 1, 2, 3, 3, 3, 5, 8, 8, 9, 12, 13, 13, 20].into();
+        for bound in -1..=21 {
+            let expected = rows.partition_point(|r| *r <= bound);
+            for hint in 0..=rows.len() + 2 {
+                assert_eq!(
+                    partition_from(&rows, hint, |r| *r <= bound),
+                    expected,
+                    "bound {bound}, hint {hint}"
+                );
+            }
+        }
+        assert_eq!(partition_from(&[] as &[i64], 3, |r| *r <= 0), 0);
     }
 
     #[test]
