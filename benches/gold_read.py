@@ -1,6 +1,6 @@
-"""A floor under the training set's time: Python Polars reading, on every core, the gold columns a
-training set of VIEW reads (the change rows with their values and arrival order, the measures'
-contributions, the distinct members and the frequency values) and doing nothing with them.
+"""What reading a training set's inputs alone costs: Python Polars reading, on every core, the
+gold columns a training set of VIEW reads (the change rows with their values and arrival order,
+the measures' contributions, the distinct members and the frequency values), nothing else.
 
 Usage: python3 benches/gold_read.py LAKE_DIR VIEW
 """

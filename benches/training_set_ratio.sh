@@ -3,7 +3,7 @@
 # machine: `larder training-set` for one view beside the bare Polars as-of join of the same rows
 # (benches/asof_baseline.py), each ROUNDS times, then the medians and their ratio. Each round also
 # times Python Polars only reading the gold columns the training set reads (benches/gold_read.py):
-# a floor no training set over this lake goes below.
+# what reading its inputs alone costs.
 # Usage: bash benches/training_set_ratio.sh LAKE_DIR ENTITIES.parquet [VIEW KEY_COLUMN]
 #   (a lake with gold, e.g. one kept by `KEEP=1 bash benches/batch.sh`; ROUNDS=5 by default,
 #   after one round that is not counted)

@@ -606,8 +606,8 @@ fn sort_by_group<T: Copy + Default + Ord + Send + Sync>(
     groups: usize,
     group: impl Fn(&T) -> usize + Sync,
 ) -> Vec<T> {
-    // A part out of group order (not a gold file) is put in order first, stably: its rows keep
-    // their order within each group.
+    // A part out of group order (a distinct or frequency file: written in event order) is put
+    // in group order first, stably: its rows keep their order within each group.
     parts
         .par_iter_mut()
         .filter(|part| !part.is_sorted_by_key(&group))
