@@ -913,10 +913,12 @@ impl Key<'_> {
         }
     }
 
-    /// `HSET` of one field, on a hash (or an empty key) open for writing.
-    fn set_field(&self, field: *mut RedisModuleString, value: *mut RedisModuleString) {
-        // SAFETY: a key open for writing, a live field and value (HashSet copies them), and the
-        // NULL that ends its list.
+    /// `HSET` of one field, on a hash (or an empty key) open for writing; `value` may be
+    /// `HASH_DELETE`. How many fields the hash held that it replaced or deleted.
+    fn set_field(&self, field: *mut RedisModuleString, value: *mut RedisModuleString) -> c_int {
+        // SAFETY: a key open for writing, a live field, a live value (HashSet copies both) or
+        // the marker HashSet reads as "delete" (REDISMODULE_HASH_DELETE), and the NULL that
+        // ends its list.
         unsafe {
             (self.context.api.hash_set)(
                 self.raw,
@@ -924,24 +926,14 @@ impl Key<'_> {
                 field,
                 value,
                 ptr::null_mut::<c_void>(),
-            );
+            )
         }
     }
 
     /// Deletes `field` of a hash open for writing: whether it held it. The key goes with its last
     /// field.
     fn delete_field(&self, field: *mut RedisModuleString) -> bool {
-        // SAFETY: a key open for writing, a live field, the marker HashSet reads as "delete"
-        // (REDISMODULE_HASH_DELETE) and the NULL that ends its list.
-        unsafe {
-            (self.context.api.hash_set)(
-                self.raw,
-                HASH_NONE,
-                field,
-                HASH_DELETE,
-                ptr::null_mut::<c_void>(),
-            ) == 1
-        }
+        self.set_field(field, HASH_DELETE) == 1
     }
 
     /// `SET` of a key open for writing to `value`, with an expiry time (Unix ms) or none: any old
