@@ -223,6 +223,8 @@ pub fn to_parquet(source: Source, rows: &[&Row]) -> PolarsResult<Vec<u8>> {
         .into_column(),
     );
     let mut frame = DataFrame::new_infer_height(columns)?;
+    // Polars' own writer, which encodes mostly on this thread rather than on every core
+    // (`parquet_file::encode`): the flush runs beside ingestion, whose Redis needs a core.
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes).finish(&mut frame)?;
     Ok(bytes)

@@ -21,7 +21,7 @@ use larder_domain::Source;
 use larder_usecases::ObjectStore;
 use polars::prelude::*;
 
-use crate::LakeError;
+use crate::{LakeError, parquet_file};
 
 /// A log entry id, `{ms}-{seq}`, ordered as the log orders it (numerically, part by part).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -185,8 +185,7 @@ fn concatenate(contents: Vec<Vec<u8>>) -> PolarsResult<(Vec<u8>, u64)> {
         ["_ingested_at", "_stream_seq"],
         SortMultipleOptions::default(),
     )?;
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes).finish(&mut frame)?;
+    let bytes = parquet_file::encode(&mut frame, ParquetCompression::default())?;
     Ok((bytes, frame.height() as u64))
 }
 

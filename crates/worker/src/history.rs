@@ -34,6 +34,7 @@ use crate::{
     LakeError,
     bronze::{date_partitions, read_partitions},
     names::Names,
+    parquet_file,
 };
 
 /// One bronze row back as a domain event, with its place in the log.
@@ -620,10 +621,8 @@ fn date_history(
             if frame.height() == 0 {
                 continue;
             }
-            let mut bytes = Vec::new();
-            ParquetWriter::new(&mut bytes)
-                .finish(&mut frame)
-                .map_err(encode)?;
+            let bytes =
+                parquet_file::encode(&mut frame, ParquetCompression::default()).map_err(encode)?;
             send(GoldObject {
                 key: gold_key(&view.name, table, date),
                 bytes,

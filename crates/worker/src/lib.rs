@@ -9,10 +9,12 @@
 
 mod bronze;
 mod compaction;
+mod cores;
 mod history;
 mod jobs;
 mod lake_flush;
 mod names;
+mod parquet_file;
 pub mod simple_feature;
 mod training_set;
 

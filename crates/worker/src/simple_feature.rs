@@ -12,7 +12,7 @@ use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::{LakeError, bronze::read_bronze};
+use crate::{LakeError, bronze::read_bronze, parquet_file};
 
 pub const GOLD_KEY: &str = "gold/simple_feature/part-00000.parquet";
 const RESULT_FILE: &str = "simple_feature/part-00000.parquet";
@@ -168,9 +168,7 @@ pub async fn run_simple_feature(
             .await
             .map_err(|e| LakeError::Encode(e.to_string()))?
             .map_err(|e| LakeError::Encode(e.to_string()))?;
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes)
-        .finish(&mut frame)
+    let bytes = parquet_file::encode(&mut frame, ParquetCompression::default())
         .map_err(|e| LakeError::Encode(e.to_string()))?;
     let results = larder_s3::LocalDirectory::new(results_dir);
     results.put(RESULT_FILE, bytes.clone()).await?;

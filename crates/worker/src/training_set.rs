@@ -19,7 +19,6 @@ use std::{
     cell::{Cell, RefCell},
     ops::Range,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use larder_domain::{
@@ -31,7 +30,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::{LakeError, bronze::date_partitions, names::Names};
+use crate::{LakeError, bronze::date_partitions, cores::map_on_cores, names::Names, parquet_file};
 
 /// A finished training set.
 pub struct TrainingSet {
@@ -63,14 +62,10 @@ pub async fn build_training_set(
         let mut frame =
             compute_training_set(&lake_dir, &views, table, &features).map_err(invalid)?;
         let started = std::time::Instant::now();
-        let mut bytes = Vec::new();
         // zstd's fastest level: half the time of its default for 2 % more bytes, measured on
         // a 1 M-row set.
-        ParquetWriter::new(&mut bytes)
-            .with_compression(ParquetCompression::Zstd(
-                polars::polars_utils::compression::ZstdLevel::try_new(1).ok(),
-            ))
-            .finish(&mut frame)
+        let zstd_1 = polars::polars_utils::compression::ZstdLevel::try_new(1).ok();
+        let bytes = parquet_file::encode(&mut frame, ParquetCompression::Zstd(zstd_1))
             .map_err(|e| LakeError::Encode(e.to_string()))?;
         tracing::debug!(written = ?started.elapsed(), "training set encoded");
         Ok(TrainingSet {
@@ -388,7 +383,7 @@ impl ViewHistory {
             .collect();
         let files = |table| partitions(lake_dir, &view.name, table, newest_date);
 
-        let per_file = read_each(&files("changes"), |path| {
+        let per_file = map_on_cores(&files("changes"), |path| {
             read_changes(path, &entities, &slots)
         })?;
         let (changes, touches): (Vec<_>, Vec<_>) = per_file.into_iter().unzip();
@@ -397,7 +392,7 @@ impl ViewHistory {
         let mut touches = sort_by_group(touches, entities.len(), |t| t.0 as usize);
         touches.dedup();
 
-        let per_file = read_each(&files("measures"), |path| {
+        let per_file = map_on_cores(&files("measures"), |path| {
             measure_rows(path, "value", &entities, &measure_ids, |column| {
                 Ok(column.i64()?.iter().collect())
             })
@@ -415,7 +410,7 @@ impl ViewHistory {
 
         // Distinct counts only compare members: each is known by its 128-bit hash, computed
         // in parallel, rather than interned one by one.
-        let per_file = read_each(&files("distinct"), |path| {
+        let per_file = map_on_cores(&files("distinct"), |path| {
             measure_rows(path, "member", &entities, &measure_ids, |column| {
                 let members = column.str()?.iter();
                 Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
@@ -424,12 +419,12 @@ impl ViewHistory {
         let distinct = sort_by_group(per_file, groups, |r| entity_measure(r, n_measures));
 
         let mut members = Names::default();
-        let per_file = read_each(&files("frequencies"), |path| {
+        let per_file = map_on_cores(&files("frequencies"), |path| {
             let mut local = Names::default();
             let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
                 Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
             })?;
-            Ok((rows, local))
+            Ok::<_, TrainingSetError>((rows, local))
         })?;
         let per_file = per_file
             .into_iter()
@@ -473,7 +468,7 @@ impl ViewHistory {
             })
             .collect();
         rows.par_sort_unstable();
-        // Polars stays off rayon's pool (see `read_each`): pieces are evaluated there, their
+        // Polars stays off rayon's pool (see `map_on_cores`): pieces are evaluated there, their
         // columns built here.
         let pieces = whole_entities(&rows, 4 * rayon::current_num_threads());
         let evaluated: Vec<Vec<FeatureColumn>> = pieces
@@ -672,46 +667,6 @@ const PIECE_ROWS: usize = 1 << 16;
 /// The group of a measure-keyed row: its entity and measure.
 fn entity_measure<T>(row: &(u32, u16, i64, T), measures: usize) -> usize {
     row.0 as usize * measures + row.1 as usize
-}
-
-/// `read` of each file, in the files' order, on one thread per core. Not on rayon's pool: polars
-/// runs its calls on a pool of its own, and a rayon worker waiting for another pool takes up more
-/// reads meanwhile, each deeper on its stack.
-fn read_each<T: Send>(
-    files: &[PathBuf],
-    read: impl Fn(&Path) -> Result<T, TrainingSetError> + Sync,
-) -> Result<Vec<T>, TrainingSetError> {
-    let next = AtomicUsize::new(0);
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let mut read: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..cores.min(files.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(i) else {
-                            return Ok(done);
-                        };
-                        done.push((i, read(path)?));
-                    }
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|_| Err(gold("reading gold panicked")))
-            })
-            .collect::<Result<Vec<Vec<_>>, _>>()
-    })?
-    .into_iter()
-    .flatten()
-    .collect();
-    read.sort_unstable_by_key(|(i, _)| *i);
-    Ok(read.into_iter().map(|(_, value)| value).collect())
 }
 
 /// `rows` (sorted by entity) cut into about `pieces` runs of whole entities.
