@@ -254,7 +254,7 @@ pub fn compute_training_set(
         let keys = row_keys(&entities, view)?;
         let history = ViewHistory::read(lake_dir, view, &keys, newest_date.as_deref())?;
         let read = started.elapsed();
-        for column in history.evaluate(view, &wanted, &keys, &times)? {
+        for column in history.evaluate(view, &wanted, &keys, &times) {
             entities.with_column(column).map_err(gold)?;
         }
         let evaluated = started.elapsed() - read;
@@ -457,7 +457,7 @@ impl ViewHistory {
         wanted: &[usize],
         keys: &[Option<String>],
         times: &[Option<i64>],
-    ) -> Result<Vec<Column>, TrainingSetError> {
+    ) -> Vec<Column> {
         // Rows by entity and time, so distinct counts and frequencies are swept once per entity.
         let mut rows: Vec<(u32, i64, usize)> = keys
             .iter()
@@ -468,8 +468,9 @@ impl ViewHistory {
             })
             .collect();
         rows.par_sort_unstable();
-        // Polars stays off rayon's pool (see `map_on_cores`): pieces are evaluated there, their
-        // columns built here.
+        // Pieces are evaluated on rayon's pool, then each feature's values put back in the
+        // table's order as a column (building a series runs nothing on Polars' own pool, which
+        // `map_on_cores` keeps off rayon's).
         let pieces = whole_entities(&rows, 4 * rayon::current_num_threads());
         let evaluated: Vec<Vec<FeatureColumn>> = pieces
             .par_iter()
@@ -481,23 +482,17 @@ impl ViewHistory {
                 pieces.push(column);
             }
         }
-        // Back to the table's order: row r is the sorted row at `position[r]`, if any.
-        let mut position: Vec<Option<IdxSize>> = vec![None; keys.len()];
-        for (at, (_, _, row)) in rows.iter().enumerate() {
-            position[*row] = Some(at as IdxSize);
-        }
-        let position = IdxCa::from_iter_options(PlSmallStr::EMPTY, position.into_iter());
         wanted
-            .iter()
+            .par_iter()
             .zip(by_feature)
-            .map(|(feature, pieces)| {
-                let name = format!("{}__{}", view.name, view.features[*feature].name);
-                let mut sorted =
-                    FeatureColumn::new(view.features[*feature].value_type, 0).finish(&name);
-                for column in pieces {
-                    sorted.append(&column.finish(&name)).map_err(gold)?;
+            .map(|(feature, sorted)| {
+                let feature = &view.features[*feature];
+                let mut column = FeatureColumn::new(feature.value_type, keys.len());
+                for (piece, values) in pieces.iter().zip(sorted) {
+                    column.place(values, piece);
                 }
-                Ok(sorted.take(&position).map_err(gold)?.into_column())
+                let name = format!("{}__{}", view.name, feature.name);
+                column.finish(&name).into_column()
             })
             .collect()
     }
@@ -1099,6 +1094,23 @@ impl FeatureColumn {
                 }
             }
             Self::Time(v) => v[row] = value.as_str().and_then(parse_time),
+        }
+    }
+
+    /// Puts `sorted`, the values of `rows` in their order, at each row's index in the table.
+    fn place(&mut self, sorted: Self, rows: &[(u32, i64, usize)]) {
+        fn place<T>(table: &mut [Option<T>], sorted: Vec<Option<T>>, rows: &[(u32, i64, usize)]) {
+            for (value, (_, _, row)) in sorted.into_iter().zip(rows) {
+                table[*row] = value;
+            }
+        }
+        match (self, sorted) {
+            (Self::Integer(table), Self::Integer(sorted)) => place(table, sorted, rows),
+            (Self::Float(table), Self::Float(sorted)) => place(table, sorted, rows),
+            (Self::Boolean(table), Self::Boolean(sorted)) => place(table, sorted, rows),
+            (Self::Text(table), Self::Text(sorted)) => place(table, sorted, rows),
+            (Self::Time(table), Self::Time(sorted)) => place(table, sorted, rows),
+            _ => unreachable!("a feature's values are all of its one type"),
         }
     }
 
