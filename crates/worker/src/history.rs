@@ -395,13 +395,19 @@ impl ViewHistory {
             ["entity", "measure", "tier", "bucket"],
             SortMultipleOptions::default(),
         )?;
+        // Sorted like the measures, events of one instant in their order: a training set then
+        // finds each entity's rows in runs rather than looking up every row's.
         let occurrences = |o: Occurrences, value: &str| -> PolarsResult<DataFrame> {
             DataFrame::new_infer_height(vec![
                 names.column("entity", &o.entity),
                 names.column("measure", &o.measure),
                 names.column(value, &o.value),
                 datetime("event_time", o.time)?,
-            ])
+            ])?
+            .sort(
+                ["entity", "measure", "event_time"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
         };
         Ok(vec![
             ("changes", changes),

@@ -596,8 +596,9 @@ fn sort_by_group<T: Copy + Default + Ord + Send + Sync>(
     groups: usize,
     group: impl Fn(&T) -> usize + Sync,
 ) -> Vec<T> {
-    // A part out of group order (a distinct or frequency file: written in event order) is put
-    // in group order first, stably: its rows keep their order within each group.
+    // A part out of group order (a distinct or frequency file of a lake whose gold was written
+    // before they were sorted) is put in group order first, stably: its rows keep their order
+    // within each group.
     parts
         .par_iter_mut()
         .filter(|part| !part.is_sorted_by_key(&group))
