@@ -6,7 +6,7 @@ use std::{
 };
 
 /// `work` of each item, in the items' order, on one thread per core, each taking the next item
-/// as it finishes one; the first error found is returned. Plain threads, not rayon's pool: polars
+/// as it finishes one; when items fail, the error of one of them. Plain threads, not rayon's pool: polars
 /// runs its calls on a pool of its own, and a rayon worker waiting for another pool takes up more
 /// items meanwhile, each deeper on its stack.
 pub(crate) fn map_on_cores<I: Sync, T: Send, E: Send>(
@@ -51,7 +51,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn results_come_in_the_items_order_and_an_error_stops_the_whole() {
+    fn results_come_in_the_items_order_and_a_failed_item_fails_the_whole() {
         let items: Vec<u64> = (0..1000).collect();
         let squares = map_on_cores(&items, |i| Ok::<_, String>(i * i)).unwrap();
         assert_eq!(squares, items.iter().map(|i| i * i).collect::<Vec<_>>());
