@@ -36,7 +36,7 @@ pub(crate) fn encode(
     };
     let row_groups: Vec<_> = frame
         .iter_chunks(CompatLevel::newest(), false)
-        .filter(|group| group.len() > 0)
+        .filter(|group| !group.is_empty())
         .collect();
     let cells: Vec<(usize, usize)> = (0..row_groups.len())
         .flat_map(|group| (0..fields.len()).map(move |column| (group, column)))
