@@ -197,10 +197,7 @@ fn parse_time(text: &str) -> Option<i64> {
 }
 
 /// A row's entity key as text (integers as their digits), as the store keys entities.
-fn row_keys(
-    frame: &DataFrame,
-    view: &FeatureView,
-) -> Result<Vec<Option<String>>, TrainingSetError> {
+fn row_keys(frame: &DataFrame, view: &FeatureView) -> Result<StringChunked, TrainingSetError> {
     let column = frame
         .column(&view.key)
         .map_err(|_| TrainingSetError::MissingColumn {
@@ -212,12 +209,7 @@ fn row_keys(
         reason: e.to_string(),
     };
     let text = column.cast(&DataType::String).map_err(bad)?;
-    Ok(text
-        .str()
-        .map_err(bad)?
-        .iter()
-        .map(|v| v.map(str::to_owned))
-        .collect())
+    Ok(text.str().map_err(bad)?.clone())
 }
 
 /// Adds to `entities` one column `{view}__{feature}` per requested feature (`view:feature` or a
@@ -336,6 +328,42 @@ fn millis(frame: &DataFrame, name: &str) -> Result<Int64Chunked, TrainingSetErro
         .clone())
 }
 
+/// The gold tables a training set reads.
+#[derive(Clone, Copy)]
+enum GoldTable {
+    Changes,
+    Measures,
+    Distinct,
+    Frequencies,
+}
+
+impl GoldTable {
+    const ALL: [Self; 4] = [
+        Self::Changes,
+        Self::Measures,
+        Self::Distinct,
+        Self::Frequencies,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Changes => "changes",
+            Self::Measures => "measures",
+            Self::Distinct => "distinct",
+            Self::Frequencies => "frequencies",
+        }
+    }
+}
+
+/// One gold file's rows, for the entities asked for.
+enum GoldPart {
+    Changes(Vec<Change>, Vec<Touch>),
+    Measures(Vec<(u32, u16, i64, i64)>),
+    Distinct(Vec<(u32, u16, i64, u128)>),
+    /// Values as ids in the file's own names.
+    Frequencies(Vec<(u32, u16, i64, u32)>, Names),
+}
+
 /// Where a gold row's feature goes: a `last` feature's index, or the touches.
 #[derive(Clone, Copy)]
 enum ChangeSlot {
@@ -344,17 +372,16 @@ enum ChangeSlot {
 }
 
 impl ViewHistory {
-    /// Reads the gold tables of `view` for the entities in `keys`, each table's files in
-    /// parallel.
+    /// Reads the gold tables of `view` for the entities in `keys`, their files on every core.
     fn read(
         lake_dir: &Path,
         view: &FeatureView,
-        keys: &[Option<String>],
+        keys: &StringChunked,
         newest_date: Option<&str>,
     ) -> Result<Self, TrainingSetError> {
         // Ids in key order, measures in name order: each gold file is sorted by both, so its rows
         // come in id order and `sort_by_group` only has to gather them.
-        let distinct: PlHashSet<&str> = keys.iter().flatten().map(String::as_str).collect();
+        let distinct: PlHashSet<&str> = keys.iter().flatten().collect();
         let mut sorted: Vec<&str> = distinct.into_iter().collect();
         sorted.par_sort_unstable();
         let entities: PlHashMap<String, u32> = sorted
@@ -381,61 +408,80 @@ impl ViewHistory {
             .zip(&measure_rank)
             .map(|(m, rank)| (m.id.as_str(), *rank))
             .collect();
-        let files = |table| partitions(lake_dir, &view.name, table, newest_date);
-
-        let per_file = map_on_cores(&files("changes"), |path| {
-            read_changes(path, &entities, &slots)
+        // Every table's files in one pass over the cores, so no core waits at the end of a
+        // table for the last file of it. Distinct counts only compare members: each is known by
+        // its 128-bit hash, computed in parallel, rather than interned one by one.
+        let files: Vec<(GoldTable, PathBuf)> = GoldTable::ALL
+            .into_iter()
+            .flat_map(|table| {
+                let files = partitions(lake_dir, &view.name, table.name(), newest_date);
+                files.into_iter().map(move |path| (table, path))
+            })
+            .collect();
+        let parts = map_on_cores(&files, |(table, path)| {
+            Ok::<_, TrainingSetError>(match table {
+                GoldTable::Changes => {
+                    let (changes, touches) = read_changes(path, &entities, &slots)?;
+                    GoldPart::Changes(changes, touches)
+                }
+                GoldTable::Measures => GoldPart::Measures(measure_rows(
+                    path,
+                    "value",
+                    &entities,
+                    &measure_ids,
+                    |column| Ok(column.i64()?.iter().collect()),
+                )?),
+                GoldTable::Distinct => GoldPart::Distinct(measure_rows(
+                    path,
+                    "member",
+                    &entities,
+                    &measure_ids,
+                    |column| {
+                        let members = column.str()?.iter();
+                        Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
+                    },
+                )?),
+                GoldTable::Frequencies => {
+                    let mut local = Names::default();
+                    let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
+                        Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
+                    })?;
+                    GoldPart::Frequencies(rows, local)
+                }
+            })
         })?;
-        let (changes, touches): (Vec<_>, Vec<_>) = per_file.into_iter().unzip();
+        let (mut changes, mut touches, mut measures, mut distinct, mut frequencies) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut members = Names::default();
+        for part in parts {
+            match part {
+                GoldPart::Changes(file_changes, file_touches) => {
+                    changes.push(file_changes);
+                    touches.push(file_touches);
+                }
+                GoldPart::Measures(rows) => measures.push(rows),
+                GoldPart::Distinct(rows) => distinct.push(rows),
+                GoldPart::Frequencies(rows, local) => {
+                    let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
+                    let rows = rows.into_iter();
+                    frequencies.push(
+                        rows.map(|(e, m, t, v)| (e, m, t, global[v as usize]))
+                            .collect(),
+                    );
+                }
+            }
+        }
         let mut changes = concat(changes);
         changes.par_sort_by_key(|c| c.key);
         let mut touches = sort_by_group(touches, entities.len(), |t| t.0 as usize);
         touches.dedup();
-
-        let per_file = map_on_cores(&files("measures"), |path| {
-            measure_rows(path, "value", &entities, &measure_ids, |column| {
-                Ok(column.i64()?.iter().collect())
-            })
-        })?;
         let n_measures = view.measures.len();
         let groups = entities.len() * n_measures;
-        let measures = sort_by_group(per_file, groups, |r| entity_measure(r, n_measures));
+        let measures = sort_by_group(measures, groups, |r| entity_measure(r, n_measures));
         let extremes = block_extremes(&measures);
-        let prefix = std::iter::once(0)
-            .chain(measures.iter().scan(0i64, |sum, m| {
-                *sum += m.3;
-                Some(*sum)
-            }))
-            .collect();
-
-        // Distinct counts only compare members: each is known by its 128-bit hash, computed
-        // in parallel, rather than interned one by one.
-        let per_file = map_on_cores(&files("distinct"), |path| {
-            measure_rows(path, "member", &entities, &measure_ids, |column| {
-                let members = column.str()?.iter();
-                Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
-            })
-        })?;
-        let distinct = sort_by_group(per_file, groups, |r| entity_measure(r, n_measures));
-
-        let mut members = Names::default();
-        let per_file = map_on_cores(&files("frequencies"), |path| {
-            let mut local = Names::default();
-            let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
-                Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
-            })?;
-            Ok::<_, TrainingSetError>((rows, local))
-        })?;
-        let per_file = per_file
-            .into_iter()
-            .map(|(rows, local)| {
-                let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
-                rows.into_iter()
-                    .map(|(e, m, t, v)| (e, m, t, global[v as usize]))
-                    .collect()
-            })
-            .collect();
-        let frequencies = sort_by_group(per_file, groups, |r| entity_measure(r, n_measures));
+        let prefix = prefix_sums(&measures);
+        let distinct = sort_by_group(distinct, groups, |r| entity_measure(r, n_measures));
+        let frequencies = sort_by_group(frequencies, groups, |r| entity_measure(r, n_measures));
         Ok(Self {
             changes,
             touches,
@@ -455,7 +501,7 @@ impl ViewHistory {
         &self,
         view: &FeatureView,
         wanted: &[usize],
-        keys: &[Option<String>],
+        keys: &StringChunked,
         times: &[Option<i64>],
     ) -> Vec<Column> {
         // Rows by entity and time, so distinct counts and frequencies are swept once per entity.
@@ -463,9 +509,7 @@ impl ViewHistory {
             .iter()
             .zip(times)
             .enumerate()
-            .filter_map(|(row, (key, time))| {
-                Some((*self.entities.get(key.as_deref()?)?, (*time)?, row))
-            })
+            .filter_map(|(row, (key, time))| Some((*self.entities.get(key?)?, (*time)?, row)))
             .collect();
         rows.par_sort_unstable();
         // Pieces are evaluated on rayon's pool, then each feature's values put back in the
@@ -1018,7 +1062,7 @@ const BLOCK: usize = 64;
 /// The least and greatest value of each `BLOCK` rows of `rows`: a maximum over a month of a busy
 /// restaurant's orders then reads a few dozen blocks rather than thousands of rows.
 fn block_extremes(rows: &[(u32, u16, i64, i64)]) -> Vec<(i64, i64)> {
-    rows.chunks(BLOCK)
+    rows.par_chunks(BLOCK)
         .map(|block| {
             let values = block.iter().map(|r| r.3);
             (
@@ -1027,6 +1071,35 @@ fn block_extremes(rows: &[(u32, u16, i64, i64)]) -> Vec<(i64, i64)> {
             )
         })
         .collect()
+}
+
+/// `prefix[i]`: the sum of the values of `rows[..i]`, for every `i` up to `rows.len()`. Summed
+/// on every core: each stretch's total first, then each stretch from the totals before it.
+fn prefix_sums(rows: &[(u32, u16, i64, i64)]) -> Vec<i64> {
+    let totals: Vec<i64> = rows
+        .par_chunks(PIECE_ROWS)
+        .map(|stretch| stretch.iter().map(|r| r.3).sum())
+        .collect();
+    let starts: Vec<i64> = totals
+        .iter()
+        .scan(0, |sum, total| {
+            let start = *sum;
+            *sum += total;
+            Some(start)
+        })
+        .collect();
+    let mut prefix = vec![0; rows.len() + 1];
+    prefix[1..]
+        .par_chunks_mut(PIECE_ROWS)
+        .zip(rows.par_chunks(PIECE_ROWS))
+        .zip(starts)
+        .for_each(|((sums, stretch), mut sum)| {
+            for (out, row) in sums.iter_mut().zip(stretch) {
+                sum += row.3;
+                *out = sum;
+            }
+        });
+    prefix
 }
 
 /// The least (`Min`) or greatest value of `rows[range]`: its whole blocks from `extremes`
@@ -1150,6 +1223,19 @@ mod tests {
         }
         assert_eq!(whole_entities(&rows, 3).len(), 3);
         assert!(whole_entities::<usize>(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn prefix_sums_over_several_stretches_are_the_running_sums() {
+        let rows: Vec<(u32, u16, i64, i64)> = (0..PIECE_ROWS as i64 * 3 + 17)
+            .map(|i| (0, 0, i, (i * 7919) % 1000 - 400))
+            .collect();
+        let mut expected = vec![0];
+        for row in &rows {
+            expected.push(expected.last().unwrap() + row.3);
+        }
+        assert_eq!(prefix_sums(&rows), expected);
+        assert_eq!(prefix_sums(&[]), vec![0]);
     }
 
     #[test]
