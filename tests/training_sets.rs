@@ -495,19 +495,20 @@ async fn training_sets_work_on_an_s3_lake() {
     larder_worker::run_feature_history(&store, &temp_dir("larder-cache"), views.clone())
         .await
         .unwrap();
-    let set = larder_worker::build_training_set(
+    let (set, bytes) = larder_worker::build_training_set(
         &store,
         &temp_dir("larder-cache"),
         views,
         "rows.csv".into(),
         b"merchant_id,event_timestamp\nr1,2019-01-02T10:15:00Z\nr1,2019-01-02T11:00:00Z\n".to_vec(),
         vec!["restaurant:orders_24h".into()],
+        Vec::new(),
     )
     .await
     .unwrap();
     assert_eq!((set.rows, set.feature_columns), (2, 1));
     let frame = tokio::task::spawn_blocking(move || {
-        ParquetReader::new(std::io::Cursor::new(set.bytes))
+        ParquetReader::new(std::io::Cursor::new(bytes))
             .finish()
             .unwrap()
     })

@@ -51,19 +51,20 @@ impl JobDeps {
                 let entities = self.store.get(&request.entities).await?.ok_or_else(|| {
                     LakeError::Invalid(format!("no object `{}` in the lake", request.entities))
                 })?;
-                let set = build_training_set(
+                let (set, bytes) = build_training_set(
                     self.store.as_ref(),
                     &self.cache_dir,
                     self.views.clone(),
                     request.entities,
                     entities,
                     request.features,
+                    Vec::new(),
                 )
                 .await?;
                 let out = request
                     .out
                     .unwrap_or_else(|| format!("training-sets/{id}.parquet"));
-                self.store.put(&out, set.bytes).await?;
+                self.store.put(&out, bytes).await?;
                 Ok(
                     json!({"rows_in": set.rows, "rows_out": set.rows, "feature_columns": set.feature_columns, "objects_written": 1, "output": out}),
                 )

@@ -2,13 +2,16 @@
 //!
 //! Polars' `ParquetWriter` hands its file writer each column's pages as iterators that encode
 //! and compress a page when the writer asks for it: most of a write runs on the writing thread.
-//! Here every (row group, column) is encoded and compressed first, on every core, then written
-//! in order: byte for byte the file Polars' own writer makes.
+//! Here every (row group, column) is encoded and compressed on its own, on every core, and each
+//! row group is written as soon as all its columns are ready, while later ones are still being
+//! encoded: byte for byte the file Polars' own writer makes.
+
+use std::io::Write;
 
 use polars::{frame::chunk_df_for_writing, prelude::*};
 use polars_parquet::write::{CompressedPage, Version, WriteOptions, array_to_columns, compress};
 
-use crate::cores::map_on_cores;
+use crate::cores::on_cores;
 
 /// Rows per row group: Polars' own default.
 const ROW_GROUP_ROWS: usize = 512 * 512;
@@ -21,10 +24,23 @@ pub(crate) fn encode(
     frame: &mut DataFrame,
     compression: ParquetCompression,
 ) -> PolarsResult<Vec<u8>> {
+    let mut bytes = Vec::new();
+    write(frame, compression, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Writes `frame` to `sink` as a Parquet file compressed with `compression`.
+///
+/// # Errors
+/// A column Parquet cannot hold, or `sink` failing.
+pub(crate) fn write(
+    frame: &mut DataFrame,
+    compression: ParquetCompression,
+    sink: &mut impl Write,
+) -> PolarsResult<()> {
     let frame = chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
     let encodings = get_encodings(&frame.schema().to_arrow(CompatLevel::newest()));
-    let mut bytes = Vec::new();
-    let mut writer = ParquetWriter::new(&mut bytes)
+    let mut writer = ParquetWriter::new(sink)
         .with_compression(compression)
         .batched(frame.schema())?;
     let fields = writer.parquet_schema().fields().to_vec();
@@ -38,11 +54,29 @@ pub(crate) fn encode(
         .iter_chunks(CompatLevel::newest(), false)
         .filter(|group| !group.is_empty())
         .collect();
+    let width = fields.len();
     let cells: Vec<(usize, usize)> = (0..row_groups.len())
-        .flat_map(|group| (0..fields.len()).map(move |column| (group, column)))
+        .flat_map(|group| (0..width).map(move |column| (group, column)))
         .collect();
-    // Per cell, the pages of each of its Parquet leaf columns.
-    let pages = map_on_cores(&cells, |&(group, column)| {
+    // Per cell, the pages of each of its Parquet leaf columns, until its row group is written.
+    let mut encoded: Vec<Option<Vec<Vec<CompressedPage>>>> = cells.iter().map(|_| None).collect();
+    let mut written = 0;
+    let mut write_ready = |encoded: &mut [Option<Vec<Vec<CompressedPage>>>]| {
+        while let Some(group) = row_groups.get(written) {
+            let cells = &mut encoded[written * width..(written + 1) * width];
+            if cells.iter().any(Option::is_none) {
+                break;
+            }
+            let leaves: Vec<Vec<CompressedPage>> = cells
+                .iter_mut()
+                .flat_map(|cell| cell.take().into_iter().flatten())
+                .collect();
+            writer.write_row_group(group.len() as u64, &leaves)?;
+            written += 1;
+        }
+        PolarsResult::Ok(())
+    };
+    let encode_cell = |&(group, column): &(usize, usize)| {
         let array = &row_groups[group].columns()[column];
         array_to_columns(array, fields[column].clone(), options, &encodings[column])?
             .into_iter()
@@ -51,15 +85,15 @@ pub(crate) fn encode(
                     .collect::<PolarsResult<Vec<CompressedPage>>>()
             })
             .collect::<PolarsResult<Vec<_>>>()
+    };
+    on_cores(&cells, encode_cell, |cell, pages| {
+        encoded[cell] = Some(pages);
+        write_ready(&mut encoded)
     })?;
-    let mut pages = pages.into_iter();
-    for group in &row_groups {
-        let leaves: Vec<Vec<CompressedPage>> =
-            pages.by_ref().take(fields.len()).flatten().collect();
-        writer.write_row_group(group.len() as u64, &leaves)?;
-    }
+    // Row groups without columns have no cells to wait for.
+    write_ready(&mut encoded)?;
     writer.finish()?;
-    Ok(bytes)
+    Ok(())
 }
 
 #[cfg(test)]

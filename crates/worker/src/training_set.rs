@@ -32,28 +32,29 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::{LakeError, bronze::date_partitions, cores::map_on_cores, names::Names, parquet_file};
 
-/// A finished training set.
+/// A finished training set, written to its sink.
 pub struct TrainingSet {
-    /// The Parquet file.
-    pub bytes: Vec<u8>,
     pub rows: usize,
     pub feature_columns: usize,
 }
 
 /// Builds a training set from the entity table `entities` (named `entities_name`, whose
-/// extension tells CSV from Parquet) over the gold tables of `lake`, on a blocking thread.
+/// extension tells CSV from Parquet) over the gold tables of `lake`, on a blocking thread, and
+/// writes it to `sink` as a Parquet file (its row groups as they are encoded); `sink` is handed
+/// back.
 ///
 /// # Errors
 /// [`LakeError::Invalid`] for a bad request or table, [`LakeError::Store`] when gold cannot be
-/// read.
-pub async fn build_training_set(
+/// read, [`LakeError::Encode`] when the set cannot be encoded or `sink` fails.
+pub async fn build_training_set<W: std::io::Write + Send + 'static>(
     lake: &dyn ObjectStore,
     cache: &Path,
     views: std::sync::Arc<FeatureViews>,
     entities_name: String,
     entities: Vec<u8>,
     features: Vec<String>,
-) -> Result<TrainingSet, LakeError> {
+    mut sink: W,
+) -> Result<(TrainingSet, W), LakeError> {
     let lake_dir = lake.local_copy("gold/", cache).await?;
     tokio::task::spawn_blocking(move || {
         let invalid = |e: TrainingSetError| LakeError::Invalid(e.to_string());
@@ -65,14 +66,15 @@ pub async fn build_training_set(
         // zstd's fastest level: half the time of its default for 2 % more bytes, measured on
         // a 1 M-row set.
         let zstd_1 = polars::polars_utils::compression::ZstdLevel::try_new(1).ok();
-        let bytes = parquet_file::encode(&mut frame, ParquetCompression::Zstd(zstd_1))
+        parquet_file::write(&mut frame, ParquetCompression::Zstd(zstd_1), &mut sink)
+            .and_then(|()| Ok(sink.flush()?))
             .map_err(|e| LakeError::Encode(e.to_string()))?;
-        tracing::debug!(written = ?started.elapsed(), "training set encoded");
-        Ok(TrainingSet {
-            bytes,
+        tracing::debug!(written = ?started.elapsed(), "training set encoded and written");
+        let set = TrainingSet {
             rows: frame.height(),
             feature_columns: frame.width() - columns,
-        })
+        };
+        Ok((set, sink))
     })
     .await
     .map_err(|e| LakeError::Encode(e.to_string()))?
