@@ -56,6 +56,12 @@ impl KeySpace {
         format!("{}{{rtf_{view}:{key}}}:{}", self.prefix, tier.tag())
     }
 
+    /// `{events:{source}}:claimed`: the last id of the batch the lake writer took and has not
+    /// acknowledged yet, in the stream's hash slot.
+    pub fn claimed(&self, source: Source) -> String {
+        format!("{{{}}}:claimed", self.stream(source))
+    }
+
     /// The newest event time seen, ms: the default `as_of`.
     pub fn clock(&self) -> String {
         format!("{}larder:clock", self.prefix)
@@ -122,6 +128,8 @@ mod tests {
             "{rtf_restaurant:abc}:d:m1"
         );
         assert_eq!(keys.version("restaurant", "abc"), "{rtf_restaurant:abc}:v");
+        // And a stream's claim is in the stream's.
+        assert_eq!(keys.claimed(Source::Order), "{events:order}:claimed");
     }
 
     #[test]
