@@ -1257,7 +1257,11 @@ mod tests {
 
     #[test]
     fn by_address_finds_a_name_by_its_address_or_else_by_its_text() {
-        let names = ["orders".to_owned(), "amount".to_owned(), "orders".to_owned()];
+        let names = [
+            "orders".to_owned(),
+            "amount".to_owned(),
+            "orders".to_owned(),
+        ];
         let iter = || names.iter().map(String::as_str);
         // The third `orders`, by address, although the first has the same text.
         assert_eq!(by_address(iter(), names[2].as_str()), Some(2));
