@@ -1265,7 +1265,7 @@ mod tests {
         let iter = || names.iter().map(String::as_str);
         // The third `orders`, by address, although the first has the same text.
         assert_eq!(by_address(iter(), names[2].as_str()), Some(2));
-        assert_eq!(by_address(iter(), &"amount".to_owned()), Some(1));
+        assert_eq!(by_address(iter(), "amount"), Some(1));
         assert_eq!(by_address(iter(), "orders"), Some(0));
         assert_eq!(by_address(iter(), "customers"), None);
     }
