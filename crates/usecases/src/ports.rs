@@ -196,9 +196,10 @@ pub struct Backlog {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventLog: Send + Sync {
-    /// The next batch of `source` to flush, oldest first, at most `max` entries: the batch a
-    /// previous run took but did not acknowledge (exactly as it was), else new entries. The
-    /// caller must hold the `lake-flush:{source}` lease, so batches never interleave.
+    /// The next batch of `source` to flush, oldest first: the batch a previous run took but did
+    /// not acknowledge (exactly as it was, even if `max` has shrunk since), else at most `max`
+    /// new entries. The caller must hold the `lake-flush:{source}` lease, so batches never
+    /// interleave.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the log cannot be reached.
