@@ -107,10 +107,11 @@ pub async fn run(entities: &str, features: Vec<String>, out: &str) -> anyhow::Re
         settle(&partial, Path::new(out), built)?.0
     } else {
         let (set, sink) = built?;
-        if let Sink::Memory(bytes) = sink {
-            let location = S3Location::parse(out)?;
-            put_object(&s3_client(&settings.s3).await, &location, bytes).await?;
-        }
+        let Sink::Memory(bytes) = sink else {
+            unreachable!("a set for S3 is built in memory");
+        };
+        let location = S3Location::parse(out)?;
+        put_object(&s3_client(&settings.s3).await, &location, bytes).await?;
         set
     };
     Ok(Summary {
