@@ -10,6 +10,7 @@ use larder_cli::generate::{self, GenerateOptions};
 use larder_domain::{FeatureViews, FieldType, Source, Timestamp};
 use larder_e2e::{TestApp, order_event, temp_dir};
 use larder_s3::LocalDirectory;
+use larder_usecases::SetCompression;
 use larder_worker::{compute_training_set, flush_source, read_entity_table};
 use polars::prelude::*;
 use serde_json::{Value, json};
@@ -235,6 +236,10 @@ async fn bad_requests_name_what_is_wrong() {
         (
             json!({"entities": "rows.parquet", "features": ["restaurant"], "out": "gold/x.parquet"}),
             "out",
+        ),
+        (
+            json!({"entities": "rows.parquet", "features": ["restaurant"], "compression": "gzip"}),
+            "compression",
         ),
     ] {
         let response = app.post_json("/v1/training-sets", &body).await;
@@ -499,21 +504,37 @@ async fn training_sets_work_on_an_s3_lake() {
         &store,
         &temp_dir("larder-cache"),
         views,
-        "rows.csv".into(),
-        b"merchant_id,event_timestamp\nr1,2019-01-02T10:15:00Z\nr1,2019-01-02T11:00:00Z\n".to_vec(),
+        larder_worker::EntityTable {
+            name: "rows.csv".into(),
+            bytes:
+                b"merchant_id,event_timestamp\nr1,2019-01-02T10:15:00Z\nr1,2019-01-02T11:00:00Z\n"
+                    .to_vec(),
+        },
         vec!["restaurant:orders_24h".into()],
+        SetCompression::Zstd,
         Vec::new(),
     )
     .await
     .unwrap();
     assert_eq!((set.rows, set.feature_columns), (2, 1));
-    let frame = tokio::task::spawn_blocking(move || {
-        ParquetReader::new(std::io::Cursor::new(bytes))
-            .finish()
-            .unwrap()
+    let (frame, codecs) = tokio::task::spawn_blocking(move || {
+        let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
+        let metadata = reader.get_metadata().unwrap().clone();
+        let codecs: Vec<String> = metadata
+            .row_groups
+            .iter()
+            .flat_map(|group| group.parquet_columns().iter())
+            .map(|column| format!("{:?}", column.compression()))
+            .collect();
+        (reader.finish().unwrap(), codecs)
     })
     .await
     .unwrap();
+    // Every column as the request asked (the default is Snappy).
+    assert!(
+        !codecs.is_empty() && codecs.iter().all(|c| c == "Zstd"),
+        "{codecs:?}"
+    );
     assert_eq!(i64s(&frame, "restaurant__orders_24h"), [Some(1), Some(2)]);
     app.cleanup().await;
 }

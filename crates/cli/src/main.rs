@@ -60,6 +60,9 @@ struct TrainingSetArgs {
     /// Output Parquet file (local or s3://).
     #[arg(long)]
     out: String,
+    /// The output's compression: snappy, zstd (smallest, slowest to write), lz4 or none.
+    #[arg(long, default_value = "snappy")]
+    compression: larder_usecases::SetCompression,
 }
 
 #[derive(clap::Args)]
@@ -230,8 +233,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::TrainingSet(args) => {
             keep_freed_memory();
-            let summary =
-                larder_cli::training_set::run(&args.entities, args.features, &args.out).await?;
+            let summary = larder_cli::training_set::run(
+                &args.entities,
+                args.features,
+                &args.out,
+                args.compression,
+            )
+            .await?;
             println!(
                 "wrote {} rows × {} features to {} in {:.2} s",
                 summary.rows, summary.feature_columns, args.out, summary.seconds

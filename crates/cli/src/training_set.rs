@@ -10,6 +10,7 @@ use std::{
 use anyhow::Context;
 use larder_api::Settings;
 use larder_s3::{S3Location, S3Settings, open_object, put_object, s3_client};
+use larder_usecases::SetCompression;
 use tokio::io::AsyncReadExt;
 
 /// What a run built.
@@ -68,11 +69,17 @@ fn settle<T>(partial: &Path, out: &Path, built: anyhow::Result<T>) -> anyhow::Re
 }
 
 /// Reads `entities` (a local path or `s3://` URI), adds `features` as of each row's
-/// `event_timestamp` from the configured lake's gold tables, writes Parquet to `out`.
+/// `event_timestamp` from the configured lake's gold tables, writes Parquet compressed with
+/// `compression` to `out`.
 ///
 /// # Errors
 /// Bad settings, an unreadable input, unknown features, a missing column, unreadable gold.
-pub async fn run(entities: &str, features: Vec<String>, out: &str) -> anyhow::Result<Summary> {
+pub async fn run(
+    entities: &str,
+    features: Vec<String>,
+    out: &str,
+    compression: SetCompression,
+) -> anyhow::Result<Summary> {
     let settings = Settings::load()?;
     let started = Instant::now();
     let views = Arc::new(settings.features.load_views()?);
@@ -96,9 +103,12 @@ pub async fn run(entities: &str, features: Vec<String>, out: &str) -> anyhow::Re
         lake.as_ref(),
         &PathBuf::from(&settings.lake.cache_dir),
         views,
-        entities.to_owned(),
-        bytes,
+        larder_worker::EntityTable {
+            name: entities.to_owned(),
+            bytes,
+        },
         features,
+        compression,
         sink,
     )
     .await

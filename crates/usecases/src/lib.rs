@@ -15,7 +15,9 @@ mod ports;
 
 pub use clock::{CLOCK_REFRESH, EventClock};
 pub use ingest::{IngestError, IngestService, ItemResult};
-pub use jobs::{BadObjectKey, JobName, JobQueue, JobRecord, TrainingSetRequest, UnknownJob};
+pub use jobs::{
+    BadObjectKey, JobName, JobQueue, JobRecord, SetCompression, TrainingSetRequest, UnknownJob,
+};
 pub use lookup::{LookupError, LookupService, MAX_PAGE, OnlineAnswer, OnlineColumn, OnlineRequest};
 pub use ports::{
     Backlog, BatchFeatureStore, EntityRead, EventLog, EventStore, EventWrite, Leases, LoggedEvent,

@@ -15,8 +15,8 @@ use polars::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{
-    LakeError, build_training_set, compact_bronze, flush_source, materialize_simple_feature,
-    run_feature_history, run_simple_feature, simple_feature::GOLD_KEY,
+    EntityTable, LakeError, build_training_set, compact_bronze, flush_source,
+    materialize_simple_feature, run_feature_history, run_simple_feature, simple_feature::GOLD_KEY,
 };
 
 /// What the jobs need.
@@ -55,9 +55,12 @@ impl JobDeps {
                     self.store.as_ref(),
                     &self.cache_dir,
                     self.views.clone(),
-                    request.entities,
-                    entities,
+                    EntityTable {
+                        name: request.entities,
+                        bytes: entities,
+                    },
                     request.features,
+                    request.compression,
                     Vec::new(),
                 )
                 .await?;

@@ -27,6 +27,6 @@ pub use simple_feature::{
     SimpleFeatureSummary, compute_simple_feature, materialize_simple_feature, run_simple_feature,
 };
 pub use training_set::{
-    EVENT_TIMESTAMP, TrainingSet, TrainingSetError, build_training_set, compute_training_set,
-    read_entity_table,
+    EVENT_TIMESTAMP, EntityTable, TrainingSet, TrainingSetError, build_training_set,
+    compute_training_set, read_entity_table,
 };

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use larder_domain::SelectError;
-use larder_usecases::{JobName, JobRecord, TrainingSetRequest};
+use larder_usecases::{JobName, JobRecord, SetCompression, TrainingSetRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -88,6 +88,8 @@ pub struct TrainingSetBody {
     pub features: Vec<String>,
     /// The output's key in the lake (`.parquet`); default `training-sets/{id}.parquet`.
     pub out: Option<String>,
+    /// `snappy` (default), `zstd` (smallest, slowest to write), `lz4` or `none`.
+    pub compression: Option<String>,
 }
 
 /// Queue a training set: each entity row gets the requested features as of its
@@ -116,10 +118,17 @@ pub async fn enqueue_training_set(
         .views()
         .select(&body.features)
         .map_err(|e: SelectError| ApiError::InvalidRequest(format!("features: {e}")))?;
+    let compression = match body.compression {
+        None => SetCompression::default(),
+        Some(name) => name
+            .parse()
+            .map_err(|e| ApiError::InvalidRequest(format!("compression: {e}")))?,
+    };
     let training_set = TrainingSetRequest {
         entities: body.entities,
         features: body.features,
         out: body.out,
+        compression,
     };
     training_set
         .check()
