@@ -261,7 +261,7 @@ pub fn compute_training_set(
         let keys = row_keys(&entities, view)?;
         let history = ViewHistory::read(lake_dir, view, &keys, newest_date.as_deref())?;
         let read = started.elapsed();
-        for column in history.evaluate(view, &wanted, &keys, &times) {
+        for column in history.evaluate(view, &wanted, &times) {
             entities.with_column(column).map_err(gold)?;
         }
         let evaluated = started.elapsed() - read;
@@ -298,7 +298,8 @@ struct ViewHistory {
     /// (entity, measure, event time, value id in `members`), sorted.
     frequencies: Vec<(u32, u16, i64, u32)>,
     members: Names,
-    entities: PlHashMap<String, u32>,
+    /// Each table row's entity (None: a null key).
+    row_entities: Vec<Option<u32>>,
     /// Per measure index, its number in the tables above (measures in name order).
     measure_rank: Vec<u16>,
 }
@@ -395,14 +396,32 @@ impl ViewHistory {
         newest_date: Option<&str>,
     ) -> Result<Self, TrainingSetError> {
         // Ids in key order, measures in name order: each gold file is sorted by both, so its rows
-        // come in id order and `sort_by_group` only has to gather them.
-        let distinct: PlHashSet<&str> = keys.iter().flatten().collect();
+        // come in id order and `sort_by_group` only has to gather them. A million rows' keys are
+        // hashed on every core: into each stretch's own set, then into one map and back to ids.
+        let row_keys: Vec<Option<&str>> = keys.iter().collect();
+        let distinct = row_keys
+            .par_chunks(PIECE_ROWS)
+            .map(|stretch| {
+                stretch
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect::<PlHashSet<&str>>()
+            })
+            .reduce(PlHashSet::default, |mut all, stretch| {
+                all.extend(stretch);
+                all
+            });
         let mut sorted: Vec<&str> = distinct.into_iter().collect();
         sorted.par_sort_unstable();
         let entities: PlHashMap<String, u32> = sorted
             .into_iter()
             .enumerate()
             .map(|(id, key)| (key.to_owned(), id as u32))
+            .collect();
+        let row_entities = row_keys
+            .par_iter()
+            .map(|key| entities.get((*key)?).copied())
             .collect();
         let slots: PlHashMap<&str, ChangeSlot> = view
             .features
@@ -506,25 +525,20 @@ impl ViewHistory {
             distinct,
             frequencies,
             members,
-            entities,
+            row_entities,
             measure_rank,
         })
     }
 
     /// The feature columns `wanted` of `view` for every row, in the table's row order.
-    fn evaluate(
-        &self,
-        view: &FeatureView,
-        wanted: &[usize],
-        keys: &StringChunked,
-        times: &[Option<i64>],
-    ) -> Vec<Column> {
+    fn evaluate(&self, view: &FeatureView, wanted: &[usize], times: &[Option<i64>]) -> Vec<Column> {
         // Rows by entity and time, so distinct counts and frequencies are swept once per entity.
-        let mut rows: Vec<(u32, i64, usize)> = keys
+        let mut rows: Vec<(u32, i64, usize)> = self
+            .row_entities
             .iter()
             .zip(times)
             .enumerate()
-            .filter_map(|(row, (key, time))| Some((*self.entities.get(key?)?, (*time)?, row)))
+            .filter_map(|(row, (entity, time))| Some(((*entity)?, (*time)?, row)))
             .collect();
         rows.par_sort_unstable();
         // Pieces are evaluated on rayon's pool, then each feature's values put back in the
@@ -546,7 +560,7 @@ impl ViewHistory {
             .zip(by_feature)
             .map(|(feature, sorted)| {
                 let feature = &view.features[*feature];
-                let mut column = FeatureColumn::new(feature.value_type, keys.len());
+                let mut column = FeatureColumn::new(feature.value_type, times.len());
                 for (piece, values) in pieces.iter().zip(sorted) {
                     column.place(values, piece);
                 }
@@ -619,19 +633,22 @@ impl ViewHistory {
                     per_measure.map(move |(measure, values)| (*measure, values[i]))
                 })
                 .collect();
+            // Rows come in time order: each row's newest touch is at or after the previous row's.
+            let touches = &self.touches[ranges.touches.clone()];
+            let mut touched = 0;
             for (i, (_, time, _)) in entity_rows.iter().enumerate() {
-                let mut state = PointInTime {
+                touched = partition_from(touches, touched, |t| t.1 <= *time);
+                let state = PointInTime {
                     history: self,
                     view,
                     ranges: &ranges,
                     as_of: *time,
-                    newest: None,
+                    newest: touched.checked_sub(1).map(|last| touches[last].1),
                     distinct: &distinct[i * n_distinct..(i + 1) * n_distinct],
                     frequent: &frequent[i * n_frequent..(i + 1) * n_frequent],
                     hints: &hints,
                     searches: Cell::new(0),
                 };
-                state.newest = state.newest_touch();
                 let values = view.evaluate_from(&state, *time);
                 for (column, feature) in columns.iter_mut().zip(wanted) {
                     column.set(done + i, &values[*feature].value);
@@ -987,13 +1004,6 @@ impl PointInTime<'_> {
         let rows = &self.history.changes[self.ranges.changes[slot].clone()];
         let end = rows.partition_point(|c| c.key.2 <= self.as_of);
         rows.get(end.checked_sub(1)?)
-    }
-
-    /// The entity's newest event time at or before `as_of`.
-    fn newest_touch(&self) -> Option<i64> {
-        let touches = &self.history.touches[self.ranges.touches.clone()];
-        let end = touches.partition_point(|t| t.1 <= self.as_of);
-        Some(touches.get(end.checked_sub(1)?)?.1)
     }
 
     fn measure(&self, id: &str) -> Option<(u16, MeasureKind)> {
