@@ -45,9 +45,8 @@ pub struct EntityTable {
 }
 
 /// Builds a training set from the entity table `entities` over the gold tables of `lake`, on a
-/// blocking thread, and
-/// writes it to `sink` as a Parquet file compressed with `compression` (its row groups as they
-/// are encoded); `sink` is handed back.
+/// blocking thread, and writes it to `sink` as a Parquet file compressed with `compression` (its
+/// row groups as they are encoded); `sink` is handed back.
 ///
 /// # Errors
 /// [`LakeError::Invalid`] for a bad request or table, [`LakeError::Store`] when gold cannot be
