@@ -451,6 +451,7 @@ impl ViewHistory {
                 files.into_iter().map(move |path| (table, path))
             })
             .collect();
+        let started = std::time::Instant::now();
         let parts = map_on_cores(&files, |(table, path)| {
             Ok::<_, TrainingSetError>(match table {
                 GoldTable::Changes => {
@@ -504,6 +505,7 @@ impl ViewHistory {
                 }
             }
         }
+        let files_read = started.elapsed();
         let mut changes = concat(changes);
         changes.par_sort_by_key(|c| c.key);
         let mut touches = sort_by_group(touches, entities.len(), |t| t.0 as usize);
@@ -515,6 +517,8 @@ impl ViewHistory {
         let prefix = prefix_sums(&measures);
         let distinct = sort_by_group(distinct, groups, |r| entity_measure(r, n_measures));
         let frequencies = sort_by_group(frequencies, groups, |r| entity_measure(r, n_measures));
+        let sorted = started.elapsed() - files_read;
+        tracing::debug!(view = %view.name, files = files.len(), ?files_read, ?sorted, "gold read");
         Ok(Self {
             changes,
             touches,
