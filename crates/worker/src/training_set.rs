@@ -287,9 +287,15 @@ struct ViewHistory {
     /// (entity, event time) of the events that reached each entity, sorted, without repeats:
     /// most change rows are these, so they are kept apart in a quarter of a change's bytes.
     touches: Vec<Touch>,
-    /// (entity, measure, event time, value), sorted; `prefix[i]` sums values before `i`.
-    measures: Vec<(u32, u16, i64, i64)>,
-    prefix: Vec<i64>,
+    /// The contributions, sorted by entity, measure and event time, as (event time, the sum of
+    /// the values of every contribution before it): 16 bytes a row where the rows as read
+    /// (entity, measure, time, value) and their prefix sums took 32.
+    measures: Vec<(i64, i64)>,
+    /// The sum of every contribution's value: the prefix sum after the last.
+    measures_total: i64,
+    /// Where each (entity, measure) group's contributions start in `measures`; one more entry
+    /// for the end.
+    measure_starts: Vec<usize>,
     /// The least and greatest value of each `BLOCK` rows of `measures`.
     extremes: Vec<(i64, i64)>,
     /// (entity, measure, event time, member's 128-bit hash), sorted.
@@ -508,22 +514,32 @@ impl ViewHistory {
         let files_read = started.elapsed();
         let mut changes = concat(changes);
         changes.par_sort_by_key(|c| c.key);
-        let mut touches = sort_by_group(touches, entities.len(), |t| t.0 as usize);
+        let (mut touches, _) = sort_by_group(touches, entities.len(), |t| t.0 as usize, |t| *t);
         touches.dedup();
         let n_measures = view.measures.len();
         let groups = entities.len() * n_measures;
-        let measures = sort_by_group(measures, groups, |r| entity_measure(r, n_measures));
+        let by_entity_measure = |r: &(u32, u16, i64, i64)| entity_measure(r, n_measures);
+        // Only (time, value) is kept of each contribution: its group is where it lies.
+        let (mut measures, measure_starts) =
+            sort_by_group(measures, groups, by_entity_measure, |r| (r.2, r.3));
         let extremes = block_extremes(&measures);
-        let prefix = prefix_sums(&measures);
-        let distinct = sort_by_group(distinct, groups, |r| entity_measure(r, n_measures));
-        let frequencies = sort_by_group(frequencies, groups, |r| entity_measure(r, n_measures));
+        let measures_total = values_to_prefix_sums(&mut measures);
+        let (distinct, _) =
+            sort_by_group(distinct, groups, |r| entity_measure(r, n_measures), |r| *r);
+        let (frequencies, _) = sort_by_group(
+            frequencies,
+            groups,
+            |r| entity_measure(r, n_measures),
+            |r| *r,
+        );
         let sorted = started.elapsed() - files_read;
         tracing::debug!(view = %view.name, files = files.len(), ?files_read, ?sorted, "gold read");
         Ok(Self {
             changes,
             touches,
             measures,
-            prefix,
+            measures_total,
+            measure_starts,
             extremes,
             distinct,
             frequencies,
@@ -672,17 +688,20 @@ fn concat<T>(parts: Vec<Vec<T>>) -> Vec<T> {
     all
 }
 
-/// The rows of `parts` (one per gold file, in date order) in one vector, sorted. Gold files are
-/// sorted and each date is a file, so a stable counting sort on each row's `group` (entity, or
-/// entity and measure) leaves every group in order already; one that is not (a date written in
-/// several files) is sorted on its own. The groups are cut into ranges of about `PIECE_ROWS`
-/// rows, each sorted on its own core into its own stretch of the result: one counting sort over
-/// all rows scattered them across the whole vector, a cache miss per row, on one core.
-fn sort_by_group<T: Copy + Default + Ord + Send + Sync>(
+/// The rows of `parts` (one per gold file, in date order) in one vector, sorted, each as
+/// `project` keeps it, and where each group's rows start (one more entry for the end). Gold files
+/// are sorted and each date is a file, so a stable counting sort on each row's `group` (entity,
+/// or entity and measure) leaves every group in order already; one that is not (a date written
+/// in several files) is sorted on its own (`project` keeps the order of the rows it keeps within
+/// a group). The groups are cut into ranges of about `PIECE_ROWS` rows, each sorted on its own
+/// core into its own stretch of the result: one counting sort over all rows scattered them
+/// across the whole vector, a cache miss per row, on one core.
+fn sort_by_group<T: Copy + Ord + Send + Sync, U: Copy + Default + Ord + Send + Sync>(
     mut parts: Vec<Vec<T>>,
     groups: usize,
     group: impl Fn(&T) -> usize + Sync,
-) -> Vec<T> {
+    project: impl Fn(&T) -> U + Sync,
+) -> (Vec<U>, Vec<usize>) {
     // A part out of group order (a distinct or frequency file of a lake whose gold was written
     // before they were sorted) is put in group order first, stably: its rows keep their order
     // within each group.
@@ -702,19 +721,23 @@ fn sort_by_group<T: Copy + Default + Ord + Send + Sync>(
         })
         .collect();
     let mut sorted = Vec::with_capacity(total);
-    sorted.par_extend(rayon::iter::repeat_n(T::default(), total));
+    sorted.par_extend(rayon::iter::repeat_n(U::default(), total));
+    let mut starts = vec![0; groups + 1];
+    let (mut rest_starts, end) = starts.split_at_mut(groups);
+    end[0] = total;
     let mut rest = sorted.as_mut_slice();
-    let mut stretches = Vec::with_capacity(pieces);
+    let (mut stretches, mut base) = (Vec::with_capacity(pieces), 0);
     for i in 0..pieces {
         let size = cuts.iter().map(|cut| cut[i + 1] - cut[i]).sum();
         let (stretch, tail) = rest.split_at_mut(size);
-        stretches.push(stretch);
-        rest = tail;
+        let (stretch_starts, starts_tail) = rest_starts.split_at_mut(bounds[i + 1] - bounds[i]);
+        stretches.push((stretch, stretch_starts, base));
+        (rest, rest_starts, base) = (tail, starts_tail, base + size);
     }
     stretches
         .into_par_iter()
         .enumerate()
-        .for_each(|(i, stretch)| {
+        .for_each(|(i, (stretch, group_starts, base))| {
             let first = bounds[i];
             let rows = || {
                 let runs = parts.iter().zip(&cuts);
@@ -730,7 +753,7 @@ fn sort_by_group<T: Copy + Default + Ord + Send + Sync>(
             let mut next = starts.clone();
             for row in rows() {
                 let at = &mut next[group(row) - first];
-                stretch[*at] = *row;
+                stretch[*at] = project(row);
                 *at += 1;
             }
             for bounds in starts.windows(2) {
@@ -739,8 +762,11 @@ fn sort_by_group<T: Copy + Default + Ord + Send + Sync>(
                     rows.sort_unstable();
                 }
             }
+            for (start, local) in group_starts.iter_mut().zip(&starts) {
+                *start = base + local;
+            }
         });
-    sorted
+    (sorted, starts)
 }
 
 /// Rows per range of groups `sort_by_group` sorts on its own: a few megabytes, within a core's
@@ -990,8 +1016,12 @@ impl ViewHistory {
             .collect();
         let touches = self.touches.partition_point(|t| t.0 < entity)
             ..self.touches.partition_point(|t| t.0 <= entity);
-        let measures = (0..view.measures.len())
-            .map(|m| group(&self.measures, entity, self.measure_rank[m]))
+        let n_measures = view.measures.len();
+        let measures = (0..n_measures)
+            .map(|m| {
+                let group = entity as usize * n_measures + self.measure_rank[m] as usize;
+                self.measure_starts[group]..self.measure_starts[group + 1]
+            })
             .collect();
         EntityRanges {
             changes,
@@ -1023,7 +1053,7 @@ impl PointInTime<'_> {
         let mut hints = self.hints.borrow_mut();
         let hint = hints.get(search).copied().unwrap_or(0);
         let end = partition_from(&self.history.measures[range.clone()], hint, |r| {
-            r.2 <= bound
+            r.0 <= bound
         });
         match hints.get_mut(search) {
             Some(hint) => *hint = end,
@@ -1042,11 +1072,15 @@ impl PointInTime<'_> {
         match kind {
             MeasureKind::Min | MeasureKind::Max => extreme(
                 &self.history.measures,
+                self.history.measures_total,
                 &self.history.extremes,
                 kind,
                 start..end,
             ),
-            _ => Some(self.history.prefix[end] - self.history.prefix[start]),
+            _ => Some(
+                prefix_at(&self.history.measures, self.history.measures_total, end)
+                    - prefix_at(&self.history.measures, self.history.measures_total, start),
+            ),
         }
     }
 }
@@ -1120,12 +1154,13 @@ fn partition_from<T>(rows: &[T], hint: usize, pred: impl Fn(&T) -> bool) -> usiz
 /// Rows of `measures` per entry of `extremes`.
 const BLOCK: usize = 64;
 
-/// The least and greatest value of each `BLOCK` rows of `rows`: a maximum over a month of a busy
-/// restaurant's orders then reads a few dozen blocks rather than thousands of rows.
-fn block_extremes(rows: &[(u32, u16, i64, i64)]) -> Vec<(i64, i64)> {
+/// The least and greatest value of each `BLOCK` rows of `rows` (event time, value): a maximum
+/// over a month of a busy restaurant's orders then reads a few dozen blocks rather than thousands
+/// of rows.
+fn block_extremes(rows: &[(i64, i64)]) -> Vec<(i64, i64)> {
     rows.par_chunks(BLOCK)
         .map(|block| {
-            let values = block.iter().map(|r| r.3);
+            let values = block.iter().map(|r| r.1);
             (
                 values.clone().fold(i64::MAX, i64::min),
                 values.fold(i64::MIN, i64::max),
@@ -1134,12 +1169,13 @@ fn block_extremes(rows: &[(u32, u16, i64, i64)]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// `prefix[i]`: the sum of the values of `rows[..i]`, for every `i` up to `rows.len()`. Summed
-/// on every core: each stretch's total first, then each stretch from the totals before it.
-fn prefix_sums(rows: &[(u32, u16, i64, i64)]) -> Vec<i64> {
+/// Turns each row's value into the sum of the values of every row before it, and answers the sum
+/// of all (the prefix sum after the last row). Summed on every core: each stretch's total first,
+/// then each stretch from the totals before it.
+fn values_to_prefix_sums(rows: &mut [(i64, i64)]) -> i64 {
     let totals: Vec<i64> = rows
         .par_chunks(PIECE_ROWS)
-        .map(|stretch| stretch.iter().map(|r| r.3).sum())
+        .map(|stretch| stretch.iter().map(|r| r.1).sum())
         .collect();
     let starts: Vec<i64> = totals
         .iter()
@@ -1149,24 +1185,30 @@ fn prefix_sums(rows: &[(u32, u16, i64, i64)]) -> Vec<i64> {
             Some(start)
         })
         .collect();
-    let mut prefix = vec![0; rows.len() + 1];
-    prefix[1..]
-        .par_chunks_mut(PIECE_ROWS)
-        .zip(rows.par_chunks(PIECE_ROWS))
+    rows.par_chunks_mut(PIECE_ROWS)
         .zip(starts)
-        .for_each(|((sums, stretch), mut sum)| {
-            for (out, row) in sums.iter_mut().zip(stretch) {
-                sum += row.3;
-                *out = sum;
+        .for_each(|(stretch, mut sum)| {
+            for row in stretch {
+                let value = row.1;
+                row.1 = sum;
+                sum += value;
             }
         });
-    prefix
+    totals.iter().sum()
 }
 
-/// The least (`Min`) or greatest value of `rows[range]`: its whole blocks from `extremes`
-/// (`block_extremes` of `rows`), the rows at either end one by one. None when the range is empty.
+/// The sum of the values of `rows[..i]` (`rows` as [`values_to_prefix_sums`] left them, `total`
+/// what it answered), for every `i` up to `rows.len()`.
+fn prefix_at(rows: &[(i64, i64)], total: i64, i: usize) -> i64 {
+    rows.get(i).map_or(total, |row| row.1)
+}
+
+/// The least (`Min`) or greatest value of `rows[range]` (`rows` and `total` as
+/// [`values_to_prefix_sums`] left them): its whole blocks from `extremes` (`block_extremes` of
+/// the values), the rows at either end one by one. None when the range is empty.
 fn extreme(
-    rows: &[(u32, u16, i64, i64)],
+    rows: &[(i64, i64)],
+    total: i64,
     extremes: &[(i64, i64)],
     kind: MeasureKind,
     range: Range<usize>,
@@ -1178,11 +1220,14 @@ fn extreme(
             a.max(b)
         }
     };
+    let values = |indexes: Range<usize>| {
+        indexes.map(move |i| prefix_at(rows, total, i + 1) - prefix_at(rows, total, i))
+    };
     let (first_block, end_block) = (range.start.div_ceil(BLOCK), range.end / BLOCK);
     if first_block >= end_block {
-        return rows[range].iter().map(|r| r.3).reduce(pick);
+        return values(range).reduce(pick);
     }
-    let head = rows[range.start..first_block * BLOCK].iter().map(|r| r.3);
+    let head = values(range.start..first_block * BLOCK);
     let blocks = extremes[first_block..end_block]
         .iter()
         .map(|&(least, greatest)| {
@@ -1192,7 +1237,7 @@ fn extreme(
                 greatest
             }
         });
-    let tail = rows[end_block * BLOCK..range.end].iter().map(|r| r.3);
+    let tail = values(end_block * BLOCK..range.end);
     head.chain(blocks).chain(tail).reduce(pick)
 }
 
@@ -1288,15 +1333,22 @@ mod tests {
 
     #[test]
     fn prefix_sums_over_several_stretches_are_the_running_sums() {
-        let rows: Vec<(u32, u16, i64, i64)> = (0..PIECE_ROWS as i64 * 3 + 17)
-            .map(|i| (0, 0, i, (i * 7919) % 1000 - 400))
+        let mut rows: Vec<(i64, i64)> = (0..PIECE_ROWS as i64 * 3 + 17)
+            .map(|i| (i, (i * 7919) % 1000 - 400))
             .collect();
         let mut expected = vec![0];
         for row in &rows {
-            expected.push(expected.last().unwrap() + row.3);
+            expected.push(expected.last().unwrap() + row.1);
         }
-        assert_eq!(prefix_sums(&rows), expected);
-        assert_eq!(prefix_sums(&[]), vec![0]);
+        let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let total = values_to_prefix_sums(&mut rows);
+        let prefixes: Vec<i64> = (0..=rows.len())
+            .map(|i| prefix_at(&rows, total, i))
+            .collect();
+        assert_eq!(prefixes, expected);
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), times);
+        assert_eq!(values_to_prefix_sums(&mut []), 0);
+        assert_eq!(prefix_at(&[], 0, 0), 0);
     }
 
     #[test]
@@ -1333,20 +1385,29 @@ mod tests {
     #[test]
     fn extreme_over_blocks_is_the_min_or_max_of_the_rows_for_every_range() {
         // Values that wander up and down, over four blocks and a ragged end.
-        let rows: Vec<(u32, u16, i64, i64)> = (0..4 * BLOCK + 17)
-            .map(|i| (0, 0, i as i64, ((i * 7919) % 1009) as i64 - 500))
+        let values: Vec<i64> = (0..4 * BLOCK + 17)
+            .map(|i| ((i * 7919) % 1009) as i64 - 500)
+            .collect();
+        let mut rows: Vec<(i64, i64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64, *v))
             .collect();
         let extremes = block_extremes(&rows);
+        let total = values_to_prefix_sums(&mut rows);
         for start in (0..rows.len()).step_by(5) {
             for end in (start..=rows.len()).step_by(3) {
-                let values = rows[start..end].iter().map(|r| r.3);
-                let (least, greatest) = (values.clone().min(), values.max());
+                let range = values[start..end].iter();
+                let (least, greatest) = (range.clone().min().copied(), range.max().copied());
                 let range = start..end;
                 assert_eq!(
-                    extreme(&rows, &extremes, MeasureKind::Min, range.clone()),
+                    extreme(&rows, total, &extremes, MeasureKind::Min, range.clone()),
                     least
                 );
-                assert_eq!(extreme(&rows, &extremes, MeasureKind::Max, range), greatest);
+                assert_eq!(
+                    extreme(&rows, total, &extremes, MeasureKind::Max, range),
+                    greatest
+                );
             }
         }
     }
@@ -1363,8 +1424,17 @@ mod tests {
         ];
         let mut expected: Vec<(u32, i64)> = files.concat();
         expected.sort_unstable();
-        assert_eq!(sort_by_group(files, 3, |r| r.0 as usize), expected);
-        assert!(sort_by_group(Vec::<Vec<(u32, i64)>>::new(), 3, |r| r.0 as usize).is_empty());
+        let (sorted, starts) = sort_by_group(files.clone(), 3, |r| r.0 as usize, |r| *r);
+        assert_eq!(sorted, expected);
+        assert_eq!(starts, [0, 4, 7, 9]);
+        // Kept as its time alone, each group's rows in time order where they start.
+        let (times, starts) = sort_by_group(files, 3, |r| r.0 as usize, |r| r.1);
+        assert_eq!(times, [10, 20, 30, 40, 5, 6, 7, 0, 1]);
+        assert_eq!(starts, [0, 4, 7, 9]);
+        let (empty, starts) =
+            sort_by_group(Vec::<Vec<(u32, i64)>>::new(), 3, |r| r.0 as usize, |r| *r);
+        assert!(empty.is_empty());
+        assert_eq!(starts, [0, 0, 0, 0]);
     }
 
     #[test]
@@ -1389,6 +1459,13 @@ mod tests {
         assert!(!parts[6].is_sorted_by_key(|r| r.0));
         let mut expected = parts.concat();
         expected.sort_unstable();
-        assert_eq!(sort_by_group(parts, 5_000, |r| r.0 as usize), expected);
+        let (sorted, starts) = sort_by_group(parts, 5_000, |r| r.0 as usize, |r| *r);
+        assert_eq!(sorted, expected);
+        // Each group's start is where its first row lies, and the last entry the end.
+        for (group, start) in starts[..5_000].iter().enumerate() {
+            let first = expected.partition_point(|r| (r.0 as usize) < group);
+            assert_eq!(*start, first, "group {group}");
+        }
+        assert_eq!(starts[5_000], expected.len());
     }
 }
