@@ -349,42 +349,6 @@ fn millis(frame: &DataFrame, name: &str) -> Result<Int64Chunked, TrainingSetErro
         .clone())
 }
 
-/// The gold tables a training set reads.
-#[derive(Clone, Copy)]
-enum GoldTable {
-    Changes,
-    Measures,
-    Distinct,
-    Frequencies,
-}
-
-impl GoldTable {
-    const ALL: [Self; 4] = [
-        Self::Changes,
-        Self::Measures,
-        Self::Distinct,
-        Self::Frequencies,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Changes => "changes",
-            Self::Measures => "measures",
-            Self::Distinct => "distinct",
-            Self::Frequencies => "frequencies",
-        }
-    }
-}
-
-/// One gold file's rows, for the entities asked for.
-enum GoldPart {
-    Changes(Vec<Change>, Vec<Touch>),
-    Measures(Vec<(u32, u16, i64, i64)>),
-    Distinct(Vec<(u32, u16, i64, u128)>),
-    /// Values as ids in the file's own names.
-    Frequencies(Vec<(u32, u16, i64, u32)>, Names),
-}
-
 /// Where a gold row's feature goes: a `last` feature's index, or the touches.
 #[derive(Clone, Copy)]
 enum ChangeSlot {
@@ -447,93 +411,78 @@ impl ViewHistory {
             .zip(&measure_rank)
             .map(|(m, rank)| (m.id.as_str(), *rank))
             .collect();
-        // Every table's files in one pass over the cores, so no core waits at the end of a
-        // table for the last file of it. Distinct counts only compare members: each is known by
-        // its 128-bit hash, computed in parallel, rather than interned one by one.
-        let files: Vec<(GoldTable, PathBuf)> = GoldTable::ALL
-            .into_iter()
-            .flat_map(|table| {
-                let files = partitions(lake_dir, &view.name, table.name(), newest_date);
-                files.into_iter().map(move |path| (table, path))
-            })
-            .collect();
-        let started = std::time::Instant::now();
-        let parts = map_on_cores(&files, |(table, path)| {
-            Ok::<_, TrainingSetError>(match table {
-                GoldTable::Changes => {
-                    let (changes, touches) = read_changes(path, &entities, &slots)?;
-                    GoldPart::Changes(changes, touches)
-                }
-                GoldTable::Measures => GoldPart::Measures(measure_rows(
-                    path,
-                    "value",
-                    &entities,
-                    &measure_ids,
-                    |column| Ok(column.i64()?.iter().collect()),
-                )?),
-                GoldTable::Distinct => GoldPart::Distinct(measure_rows(
-                    path,
-                    "member",
-                    &entities,
-                    &measure_ids,
-                    |column| {
-                        let members = column.str()?.iter();
-                        Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
-                    },
-                )?),
-                GoldTable::Frequencies => {
-                    let mut local = Names::default();
-                    let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
-                        Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
-                    })?;
-                    GoldPart::Frequencies(rows, local)
-                }
+        // One table at a time, the largest first, each sorted as soon as its files are read (on
+        // every core): the next table's file rows reuse the memory the last one's leave, where
+        // every table's rows held at once were all pages touched for the first time — each a
+        // page fault. Distinct counts only compare members: each is known by its 128-bit hash,
+        // computed in parallel, rather than interned one by one.
+        let n_measures = view.measures.len();
+        let groups = entities.len() * n_measures;
+        let files_of = |table: &str| partitions(lake_dir, &view.name, table, newest_date);
+        let timed = |table: &str, files: usize, started: std::time::Instant, read| {
+            let sorted = started.elapsed() - read;
+            tracing::debug!(view = %view.name, table, files, ?read, ?sorted, "gold read");
+        };
+
+        let (started, files) = (std::time::Instant::now(), files_of("measures"));
+        let parts = map_on_cores(&files, |path| {
+            measure_rows(path, "value", &entities, &measure_ids, |column| {
+                Ok(column.i64()?.iter().collect())
             })
         })?;
-        let (mut changes, mut touches, mut measures, mut distinct, mut frequencies) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut members = Names::default();
-        for part in parts {
-            match part {
-                GoldPart::Changes(file_changes, file_touches) => {
-                    changes.push(file_changes);
-                    touches.push(file_touches);
-                }
-                GoldPart::Measures(rows) => measures.push(rows),
-                GoldPart::Distinct(rows) => distinct.push(rows),
-                GoldPart::Frequencies(rows, local) => {
-                    let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
-                    let rows = rows.into_iter();
-                    frequencies.push(
-                        rows.map(|(e, m, t, v)| (e, m, t, global[v as usize]))
-                            .collect(),
-                    );
-                }
-            }
-        }
-        let files_read = started.elapsed();
+        let read = started.elapsed();
+        // Only (time, value) is kept of each contribution: its group is where it lies.
+        let by_entity_measure = |r: &(u32, u16, i64, i64)| entity_measure(r, n_measures);
+        let (mut measures, measure_starts) =
+            sort_by_group(parts, groups, by_entity_measure, |r| (r.2, r.3));
+        let extremes = block_extremes(&measures);
+        let measures_total = values_to_prefix_sums(&mut measures);
+        timed("measures", files.len(), started, read);
+
+        let (started, files) = (std::time::Instant::now(), files_of("distinct"));
+        let parts = map_on_cores(&files, |path| {
+            measure_rows(path, "member", &entities, &measure_ids, |column| {
+                let members = column.str()?.iter();
+                Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
+            })
+        })?;
+        let read = started.elapsed();
+        let (distinct, _) = sort_by_group(parts, groups, |r| entity_measure(r, n_measures), |r| *r);
+        timed("distinct", files.len(), started, read);
+
+        let (started, files) = (std::time::Instant::now(), files_of("changes"));
+        let parts = map_on_cores(&files, |path| read_changes(path, &entities, &slots))?;
+        let read = started.elapsed();
+        let (changes, touches): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
         let mut changes = concat(changes);
         changes.par_sort_by_key(|c| c.key);
         let (mut touches, _) = sort_by_group(touches, entities.len(), |t| t.0 as usize, |t| *t);
         touches.dedup();
-        let n_measures = view.measures.len();
-        let groups = entities.len() * n_measures;
-        let by_entity_measure = |r: &(u32, u16, i64, i64)| entity_measure(r, n_measures);
-        // Only (time, value) is kept of each contribution: its group is where it lies.
-        let (mut measures, measure_starts) =
-            sort_by_group(measures, groups, by_entity_measure, |r| (r.2, r.3));
-        let extremes = block_extremes(&measures);
-        let measures_total = values_to_prefix_sums(&mut measures);
-        let (distinct, _) =
-            sort_by_group(distinct, groups, |r| entity_measure(r, n_measures), |r| *r);
-        let (frequencies, _) = sort_by_group(
-            frequencies,
-            groups,
-            |r| entity_measure(r, n_measures),
-            |r| *r,
-        );
-        let sorted = started.elapsed() - files_read;
-        tracing::debug!(view = %view.name, files = files.len(), ?files_read, ?sorted, "gold read");
+        timed("changes", files.len(), started, read);
+
+        let (started, files) = (std::time::Instant::now(), files_of("frequencies"));
+        // Values as ids in each file's own names, then in one set of names.
+        let parts = map_on_cores(&files, |path| {
+            let mut local = Names::default();
+            let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
+                Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
+            })?;
+            Ok::<_, TrainingSetError>((rows, local))
+        })?;
+        let read = started.elapsed();
+        let mut members = Names::default();
+        let parts = parts
+            .into_iter()
+            .map(|(rows, local)| {
+                let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
+                let rows = rows.into_iter();
+                rows.map(|(e, m, t, v)| (e, m, t, global[v as usize]))
+                    .collect()
+            })
+            .collect();
+        let (frequencies, _) =
+            sort_by_group(parts, groups, |r| entity_measure(r, n_measures), |r| *r);
+        timed("frequencies", files.len(), started, read);
         Ok(Self {
             changes,
             touches,
