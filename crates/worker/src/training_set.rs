@@ -287,17 +287,7 @@ struct ViewHistory {
     /// (entity, event time) of the events that reached each entity, sorted, without repeats:
     /// most change rows are these, so they are kept apart in a quarter of a change's bytes.
     touches: Vec<Touch>,
-    /// The contributions, sorted by entity, measure and event time, as (event time, the sum of
-    /// the values of every contribution before it): 16 bytes a row where the rows as read
-    /// (entity, measure, time, value) and their prefix sums took 32.
-    measures: Vec<(i64, i64)>,
-    /// The sum of every contribution's value: the prefix sum after the last.
-    measures_total: i64,
-    /// Where each (entity, measure) group's contributions start in `measures`; one more entry
-    /// for the end.
-    measure_starts: Vec<usize>,
-    /// The least and greatest value of each `BLOCK` rows of `measures`.
-    extremes: Vec<(i64, i64)>,
+    measures: Contributions,
     /// (entity, measure, event time, member's 128-bit hash), sorted.
     distinct: Vec<(u32, u16, i64, u128)>,
     /// (entity, measure, event time, value id in `members`), sorted.
@@ -418,78 +408,79 @@ impl ViewHistory {
         // computed in parallel, rather than interned one by one.
         let n_measures = view.measures.len();
         let groups = entities.len() * n_measures;
-        let files_of = |table: &str| partitions(lake_dir, &view.name, table, newest_date);
-        let timed = |table: &str, files: usize, started: std::time::Instant, read| {
-            let sorted = started.elapsed() - read;
-            tracing::debug!(view = %view.name, table, files, ?read, ?sorted, "gold read");
-        };
 
-        let (started, files) = (std::time::Instant::now(), files_of("measures"));
-        let parts = map_on_cores(&files, |path| {
-            measure_rows(path, "value", &entities, &measure_ids, |column| {
-                Ok(column.i64()?.iter().collect())
-            })
-        })?;
-        let read = started.elapsed();
-        // Only (time, value) is kept of each contribution: its group is where it lies.
-        let by_entity_measure = |r: &(u32, u16, i64, i64)| entity_measure(r, n_measures);
-        let (mut measures, measure_starts) =
-            sort_by_group(parts, groups, by_entity_measure, |r| (r.2, r.3));
-        let extremes = block_extremes(&measures);
-        let measures_total = values_to_prefix_sums(&mut measures);
-        timed("measures", files.len(), started, read);
-
-        let (started, files) = (std::time::Instant::now(), files_of("distinct"));
-        let parts = map_on_cores(&files, |path| {
-            measure_rows(path, "member", &entities, &measure_ids, |column| {
-                let members = column.str()?.iter();
-                Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
-            })
-        })?;
-        let read = started.elapsed();
-        let (distinct, _) = sort_by_group(parts, groups, |r| entity_measure(r, n_measures), |r| *r);
-        timed("distinct", files.len(), started, read);
-
-        let (started, files) = (std::time::Instant::now(), files_of("changes"));
-        let parts = map_on_cores(&files, |path| read_changes(path, &entities, &slots))?;
-        let read = started.elapsed();
-        let (changes, touches): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        let mut changes = concat(changes);
-        changes.par_sort_by_key(|c| c.key);
-        let (mut touches, _) = sort_by_group(touches, entities.len(), |t| t.0 as usize, |t| *t);
-        touches.dedup();
-        timed("changes", files.len(), started, read);
-
-        let (started, files) = (std::time::Instant::now(), files_of("frequencies"));
+        let measures = read_table(
+            lake_dir,
+            view,
+            newest_date,
+            "measures",
+            |path| {
+                measure_rows(path, "value", &entities, &measure_ids, |column| {
+                    Ok(column.i64()?.iter().collect())
+                })
+            },
+            |parts| Contributions::sorted(parts, groups, n_measures),
+        )?;
+        let distinct = read_table(
+            lake_dir,
+            view,
+            newest_date,
+            "distinct",
+            |path| {
+                measure_rows(path, "member", &entities, &measure_ids, |column| {
+                    let members = column.str()?.iter();
+                    Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
+                })
+            },
+            |parts| sort_by_group(parts, groups, |r| group_of(r.0, r.1, n_measures), |r| *r).0,
+        )?;
+        let (changes, touches) = read_table(
+            lake_dir,
+            view,
+            newest_date,
+            "changes",
+            |path| read_changes(path, &entities, &slots),
+            |parts| {
+                let (changes, touches): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+                let mut changes = concat(changes);
+                changes.par_sort_by_key(|c| c.key);
+                let by_entity = |t: &Touch| t.0 as usize;
+                let (mut touches, _) = sort_by_group(touches, entities.len(), by_entity, |t| *t);
+                touches.dedup();
+                (changes, touches)
+            },
+        )?;
         // Values as ids in each file's own names, then in one set of names.
-        let parts = map_on_cores(&files, |path| {
-            let mut local = Names::default();
-            let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
-                Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
-            })?;
-            Ok::<_, TrainingSetError>((rows, local))
-        })?;
-        let read = started.elapsed();
         let mut members = Names::default();
-        let parts = parts
-            .into_iter()
-            .map(|(rows, local)| {
-                let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
-                let rows = rows.into_iter();
-                rows.map(|(e, m, t, v)| (e, m, t, global[v as usize]))
-                    .collect()
-            })
-            .collect();
-        let (frequencies, _) =
-            sort_by_group(parts, groups, |r| entity_measure(r, n_measures), |r| *r);
-        timed("frequencies", files.len(), started, read);
+        let frequencies = read_table(
+            lake_dir,
+            view,
+            newest_date,
+            "frequencies",
+            |path| {
+                let mut local = Names::default();
+                let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
+                    Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
+                })?;
+                Ok((rows, local))
+            },
+            |parts| {
+                let parts = parts
+                    .into_iter()
+                    .map(|(rows, local)| {
+                        let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
+                        let rows = rows.into_iter();
+                        rows.map(|(e, m, t, v)| (e, m, t, global[v as usize]))
+                            .collect()
+                    })
+                    .collect();
+                sort_by_group(parts, groups, |r| group_of(r.0, r.1, n_measures), |r| *r).0
+            },
+        )?;
         Ok(Self {
             changes,
             touches,
             measures,
-            measures_total,
-            measure_starts,
-            extremes,
             distinct,
             frequencies,
             members,
@@ -722,9 +713,29 @@ fn sort_by_group<T: Copy + Ord + Send + Sync, U: Copy + Default + Ord + Send + S
 /// cache.
 const PIECE_ROWS: usize = 1 << 16;
 
-/// The group of a measure-keyed row: its entity and measure.
-fn entity_measure<T>(row: &(u32, u16, i64, T), measures: usize) -> usize {
-    row.0 as usize * measures + row.1 as usize
+/// The group of `entity`'s rows of measure `measure` (its rank) among `measures`.
+fn group_of(entity: u32, measure: u16, measures: usize) -> usize {
+    entity as usize * measures + measure as usize
+}
+
+/// Reads the files of gold table `name` of `view` (up to `newest_date`) on every core with
+/// `read`, then hands their parts, in file order, to `sort`; logs how long each took.
+fn read_table<P: Send, S>(
+    lake_dir: &Path,
+    view: &FeatureView,
+    newest_date: Option<&str>,
+    name: &str,
+    read: impl Fn(&PathBuf) -> Result<P, TrainingSetError> + Sync,
+    sort: impl FnOnce(Vec<P>) -> S,
+) -> Result<S, TrainingSetError> {
+    let started = std::time::Instant::now();
+    let files = partitions(lake_dir, &view.name, name, newest_date);
+    let parts = map_on_cores(&files, read)?;
+    let read_in = started.elapsed();
+    let sorted = sort(parts);
+    let (files, sorted_in) = (files.len(), started.elapsed() - read_in);
+    tracing::debug!(view = %view.name, table = name, files, read = ?read_in, sorted = ?sorted_in, "gold read");
+    Ok(sorted)
 }
 
 /// `rows` (sorted by entity) cut into about `pieces` runs of whole entities.
@@ -968,8 +979,8 @@ impl ViewHistory {
         let n_measures = view.measures.len();
         let measures = (0..n_measures)
             .map(|m| {
-                let group = entity as usize * n_measures + self.measure_rank[m] as usize;
-                self.measure_starts[group]..self.measure_starts[group + 1]
+                let group = group_of(entity, self.measure_rank[m], n_measures);
+                self.measures.starts[group]..self.measures.starts[group + 1]
             })
             .collect();
         EntityRanges {
@@ -1001,7 +1012,7 @@ impl PointInTime<'_> {
         let search = self.searches.replace(self.searches.get() + 1);
         let mut hints = self.hints.borrow_mut();
         let hint = hints.get(search).copied().unwrap_or(0);
-        let end = partition_from(&self.history.measures[range.clone()], hint, |r| {
+        let end = partition_from(&self.history.measures.rows[range.clone()], hint, |r| {
             r.0 <= bound
         });
         match hints.get_mut(search) {
@@ -1018,18 +1029,10 @@ impl PointInTime<'_> {
         if start >= end {
             return None;
         }
+        let measures = &self.history.measures;
         match kind {
-            MeasureKind::Min | MeasureKind::Max => extreme(
-                &self.history.measures,
-                self.history.measures_total,
-                &self.history.extremes,
-                kind,
-                start..end,
-            ),
-            _ => Some(
-                prefix_at(&self.history.measures, self.history.measures_total, end)
-                    - prefix_at(&self.history.measures, self.history.measures_total, start),
-            ),
+            MeasureKind::Min | MeasureKind::Max => measures.extreme(kind, start..end),
+            _ => Some(measures.prefix(end) - measures.prefix(start)),
         }
     }
 }
@@ -1146,48 +1149,69 @@ fn values_to_prefix_sums(rows: &mut [(i64, i64)]) -> i64 {
     totals.iter().sum()
 }
 
-/// The sum of the values of `rows[..i]` (`rows` as [`values_to_prefix_sums`] left them, `total`
-/// what it answered), for every `i` up to `rows.len()`.
-fn prefix_at(rows: &[(i64, i64)], total: i64, i: usize) -> i64 {
-    rows.get(i).map_or(total, |row| row.1)
+/// A view's measure contributions, sorted by entity, measure and event time, each as (event
+/// time, the sum of the values of every contribution before it): 16 bytes a contribution where
+/// the rows as read (entity, measure, time, value) and a prefix array took 32.
+struct Contributions {
+    rows: Vec<(i64, i64)>,
+    /// The sum of every value: the prefix sum after the last row.
+    total: i64,
+    /// Where each (entity, measure) group starts in `rows` ([`group_of`]); one more entry for
+    /// the end.
+    starts: Vec<usize>,
+    /// The least and greatest value of each `BLOCK` rows.
+    extremes: Vec<(i64, i64)>,
 }
 
-/// The least (`Min`) or greatest value of `rows[range]` (`rows` and `total` as
-/// [`values_to_prefix_sums`] left them): its whole blocks from `extremes` (`block_extremes` of
-/// the values), the rows at either end one by one. None when the range is empty.
-fn extreme(
-    rows: &[(i64, i64)],
-    total: i64,
-    extremes: &[(i64, i64)],
-    kind: MeasureKind,
-    range: Range<usize>,
-) -> Option<i64> {
-    let pick = |a: i64, b: i64| {
-        if kind == MeasureKind::Min {
-            a.min(b)
-        } else {
-            a.max(b)
+impl Contributions {
+    /// The rows of `parts` (one per gold file, in date order) sorted into `groups` groups of
+    /// `measures` measures; only (time, value) is kept of each: its group is where it lies.
+    fn sorted(parts: Vec<Vec<(u32, u16, i64, i64)>>, groups: usize, measures: usize) -> Self {
+        let group = |r: &(u32, u16, i64, i64)| group_of(r.0, r.1, measures);
+        let (mut rows, starts) = sort_by_group(parts, groups, group, |r| (r.2, r.3));
+        let extremes = block_extremes(&rows);
+        let total = values_to_prefix_sums(&mut rows);
+        Self {
+            rows,
+            total,
+            starts,
+            extremes,
         }
-    };
-    let values = |indexes: Range<usize>| {
-        indexes.map(move |i| prefix_at(rows, total, i + 1) - prefix_at(rows, total, i))
-    };
-    let (first_block, end_block) = (range.start.div_ceil(BLOCK), range.end / BLOCK);
-    if first_block >= end_block {
-        return values(range).reduce(pick);
     }
-    let head = values(range.start..first_block * BLOCK);
-    let blocks = extremes[first_block..end_block]
-        .iter()
-        .map(|&(least, greatest)| {
+
+    /// The sum of the values of `rows[..i]`, for every `i` up to `rows.len()`.
+    fn prefix(&self, i: usize) -> i64 {
+        self.rows.get(i).map_or(self.total, |row| row.1)
+    }
+
+    /// The least (`Min`) or greatest value of `rows[range]`: its whole blocks from `extremes`,
+    /// the rows at either end one by one. None when the range is empty.
+    fn extreme(&self, kind: MeasureKind, range: Range<usize>) -> Option<i64> {
+        let pick = |a: i64, b: i64| {
             if kind == MeasureKind::Min {
-                least
+                a.min(b)
             } else {
-                greatest
+                a.max(b)
             }
-        });
-    let tail = values(end_block * BLOCK..range.end);
-    head.chain(blocks).chain(tail).reduce(pick)
+        };
+        let values = |rows: Range<usize>| rows.map(|i| self.prefix(i + 1) - self.prefix(i));
+        let (first_block, end_block) = (range.start.div_ceil(BLOCK), range.end / BLOCK);
+        if first_block >= end_block {
+            return values(range).reduce(pick);
+        }
+        let head = values(range.start..first_block * BLOCK);
+        let blocks = self.extremes[first_block..end_block]
+            .iter()
+            .map(|&(least, greatest)| {
+                if kind == MeasureKind::Min {
+                    least
+                } else {
+                    greatest
+                }
+            });
+        let tail = values(end_block * BLOCK..range.end);
+        head.chain(blocks).chain(tail).reduce(pick)
+    }
 }
 
 /// One output column, typed as the feature is served.
@@ -1280,6 +1304,16 @@ mod tests {
         assert!(whole_entities::<usize>(&[], 4).is_empty());
     }
 
+    /// Contributions of one group, as `values_to_prefix_sums` left `rows`.
+    fn contributions(rows: Vec<(i64, i64)>, total: i64) -> Contributions {
+        Contributions {
+            starts: vec![0, rows.len()],
+            rows,
+            total,
+            extremes: Vec::new(),
+        }
+    }
+
     #[test]
     fn prefix_sums_over_several_stretches_are_the_running_sums() {
         let mut rows: Vec<(i64, i64)> = (0..PIECE_ROWS as i64 * 3 + 17)
@@ -1291,13 +1325,14 @@ mod tests {
         }
         let times: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let total = values_to_prefix_sums(&mut rows);
-        let prefixes: Vec<i64> = (0..=rows.len())
-            .map(|i| prefix_at(&rows, total, i))
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), times);
+        let measures = contributions(rows, total);
+        let prefixes: Vec<i64> = (0..=measures.rows.len())
+            .map(|i| measures.prefix(i))
             .collect();
         assert_eq!(prefixes, expected);
-        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), times);
         assert_eq!(values_to_prefix_sums(&mut []), 0);
-        assert_eq!(prefix_at(&[], 0, 0), 0);
+        assert_eq!(contributions(Vec::new(), 0).prefix(0), 0);
     }
 
     #[test]
@@ -1344,19 +1379,17 @@ mod tests {
             .collect();
         let extremes = block_extremes(&rows);
         let total = values_to_prefix_sums(&mut rows);
-        for start in (0..rows.len()).step_by(5) {
-            for end in (start..=rows.len()).step_by(3) {
+        let measures = Contributions {
+            extremes,
+            ..contributions(rows, total)
+        };
+        for start in (0..values.len()).step_by(5) {
+            for end in (start..=values.len()).step_by(3) {
                 let range = values[start..end].iter();
                 let (least, greatest) = (range.clone().min().copied(), range.max().copied());
                 let range = start..end;
-                assert_eq!(
-                    extreme(&rows, total, &extremes, MeasureKind::Min, range.clone()),
-                    least
-                );
-                assert_eq!(
-                    extreme(&rows, total, &extremes, MeasureKind::Max, range),
-                    greatest
-                );
+                assert_eq!(measures.extreme(MeasureKind::Min, range.clone()), least);
+                assert_eq!(measures.extreme(MeasureKind::Max, range), greatest);
             }
         }
     }
