@@ -398,13 +398,16 @@ impl ViewHistory {
         // Sorted like the measures, events of one instant in their order: a training set then
         // finds each entity's rows in runs rather than looking up every row's.
         let occurrences = |o: Occurrences, value: &str| -> PolarsResult<DataFrame> {
-            DataFrame::new_infer_height(vec![
+            let mut columns = vec![
                 names.column("entity", &o.entity),
                 names.column("measure", &o.measure),
                 names.column(value, &o.value),
                 datetime("event_time", o.time)?,
-            ])?
-            .sort(
+            ];
+            if value == "member" {
+                columns.push(names.hash_column(MEMBER_HASH, &o.value));
+            }
+            DataFrame::new_infer_height(columns)?.sort(
                 ["entity", "measure", "event_time"],
                 SortMultipleOptions::default().with_maintain_order(true),
             )
@@ -418,6 +421,10 @@ impl ViewHistory {
         ])
     }
 }
+
+/// The `distinct` table's column of each member's xxh3-64 hash (as `Int64`): a training set
+/// compares members by it without decoding their text.
+pub const MEMBER_HASH: &str = "member_hash";
 
 /// The gold tables `feature-history` writes for each view.
 pub const GOLD_TABLES: [&str; 5] = ["changes", "measures", "tiles", "distinct", "frequencies"];

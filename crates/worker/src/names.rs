@@ -34,4 +34,15 @@ impl Names {
         let values: Vec<&str> = ids.iter().map(|i| self.name(*i)).collect();
         Series::new(name.into(), values).into_column()
     }
+
+    /// An `Int64` column of the xxh3-64 hashes of the names of `ids`, each name hashed once.
+    pub(crate) fn hash_column(&self, name: &str, ids: &[u32]) -> Column {
+        let hashes: Vec<i64> = self
+            .names
+            .iter()
+            .map(|n| xxhash_rust::xxh3::xxh3_64(n.as_bytes()) as i64)
+            .collect();
+        let values: Vec<i64> = ids.iter().map(|i| hashes[*i as usize]).collect();
+        Series::new(name.into(), values).into_column()
+    }
 }

@@ -11,7 +11,9 @@
 //!   per-event `measures` table, because the bucket holding `t` may hold later events too.
 //! - Memory: one view at a time; only the date partitions up to the newest row's date are read,
 //!   one file per core at a time, keeping only rows of entities the table asks for, in compact
-//!   integer form (distinct members as 128-bit hashes: a count only compares them).
+//!   integer form (distinct members as their 64-bit hashes, which gold holds: a count only
+//!   compares them, and two members of one entity colliding is a chance of about 10⁻⁹ at
+//!   millions of members).
 //! - Speed: each view's files are read and its rows evaluated on every core; gold's per-file
 //!   order is kept, so a counting sort replaces a full sort.
 
@@ -28,9 +30,12 @@ use larder_domain::{
 use larder_usecases::{ObjectStore, SetCompression};
 use polars::prelude::*;
 use rayon::prelude::*;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::xxh3_64;
 
-use crate::{LakeError, bronze::date_partitions, cores::map_on_cores, names::Names, parquet_file};
+use crate::{
+    LakeError, bronze::date_partitions, cores::map_on_cores, history::MEMBER_HASH, names::Names,
+    parquet_file,
+};
 
 /// A finished training set, written to its sink.
 pub struct TrainingSet {
@@ -272,9 +277,6 @@ pub fn compute_training_set(
 /// Feature name of the entity touches in the gold `changes` table.
 const TOUCH: &str = "_touch";
 
-/// An event that reached an entity: (entity, event time).
-type Touch = (u32, i64);
-
 /// A `last` value change, ordered by entity, feature, event time, then arrival.
 struct Change {
     key: (u32, u16, i64, (i64, i64)),
@@ -284,14 +286,14 @@ struct Change {
 /// One view's history for the entities of the table, sorted for binary search.
 struct ViewHistory {
     changes: Vec<Change>,
-    /// (entity, event time) of the events that reached each entity, sorted, without repeats:
-    /// most change rows are these, so they are kept apart in a quarter of a change's bytes.
-    touches: Vec<Touch>,
+    /// Per entity, the event times of the events that reached it, in order: most change rows
+    /// are these, so they are kept apart in a seventh of a change's bytes.
+    touches: Grouped<i64>,
     measures: Contributions,
-    /// (entity, measure, event time, member's 128-bit hash), sorted.
-    distinct: Vec<(u32, u16, i64, u128)>,
-    /// (entity, measure, event time, value id in `members`), sorted.
-    frequencies: Vec<(u32, u16, i64, u32)>,
+    /// Per (entity, measure) group, (event time, member's xxh3-64 hash) in order.
+    distinct: Grouped<(i64, u64)>,
+    /// Per (entity, measure) group, (event time, value id in `members`) in order.
+    frequencies: Grouped<(i64, u32)>,
     members: Names,
     /// Each table row's entity (None: a null key).
     row_entities: Vec<Option<u32>>,
@@ -322,6 +324,13 @@ fn read_file(path: &Path, columns: &[&str]) -> Result<DataFrame, TrainingSetErro
         .with_columns(Some(columns.iter().map(|c| (*c).into()).collect()))
         .finish()
         .map_err(gold)
+}
+
+/// The names of the columns of the Parquet file at `path`, from its footer.
+fn file_columns(path: &Path) -> Result<PlHashSet<String>, TrainingSetError> {
+    let file = std::fs::File::open(path).map_err(gold)?;
+    let schema = ParquetReader::new(file).schema().map_err(gold)?;
+    Ok(schema.iter_names().map(|n| n.to_string()).collect())
 }
 
 fn strings<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a StringChunked, TrainingSetError> {
@@ -355,7 +364,7 @@ impl ViewHistory {
         newest_date: Option<&str>,
     ) -> Result<Self, TrainingSetError> {
         // Ids in key order, measures in name order: each gold file is sorted by both, so its rows
-        // come in id order and `sort_by_group` only has to gather them. A million rows' keys are
+        // come in runs in id order and `gather` only has to copy them. A million rows' keys are
         // hashed on every core: into each stretch's own set, then into one map and back to ids.
         let row_keys: Vec<Option<&str>> = keys.iter().collect();
         let distinct = row_keys
@@ -404,10 +413,17 @@ impl ViewHistory {
         // One table at a time, the largest first, each sorted as soon as its files are read (on
         // every core): the next table's file rows reuse the memory the last one's leave, where
         // every table's rows held at once were all pages touched for the first time — each a
-        // page fault. Distinct counts only compare members: each is known by its 128-bit hash,
-        // computed in parallel, rather than interned one by one.
+        // page fault. Distinct counts only compare members: each is known by the hash gold
+        // holds of it, rather than by its text (decoding 3.6 M members' text and hashing it was
+        // most of a restaurant set's `distinct` read).
         let n_measures = view.measures.len();
         let groups = entities.len() * n_measures;
+        if u32::try_from(groups).is_err() {
+            return Err(TrainingSetError::BadTable(format!(
+                "{} entities × {n_measures} measures: more groups than a training set holds",
+                entities.len()
+            )));
+        }
 
         let measures = read_table(
             lake_dir,
@@ -415,11 +431,16 @@ impl ViewHistory {
             newest_date,
             "measures",
             |path| {
-                measure_rows(path, "value", &entities, &measure_ids, |column| {
-                    Ok(column.i64()?.iter().collect())
-                })
+                measure_rows(
+                    path,
+                    "value",
+                    &entities,
+                    &measure_ids,
+                    n_measures,
+                    |column| Ok(column.i64()?.iter().collect()),
+                )
             },
-            |parts| Contributions::sorted(parts, groups, n_measures),
+            |parts| Contributions::sorted(gather(parts, groups)),
         )?;
         let distinct = read_table(
             lake_dir,
@@ -427,12 +448,24 @@ impl ViewHistory {
             newest_date,
             "distinct",
             |path| {
-                measure_rows(path, "member", &entities, &measure_ids, |column| {
-                    let members = column.str()?.iter();
-                    Ok(members.map(|m| Some(xxh3_128(m?.as_bytes()))).collect())
-                })
+                // Files written before gold held the members' hashes have their text hashed.
+                if !file_columns(path)?.contains(MEMBER_HASH) {
+                    let hash = |column: &Column| {
+                        let members = column.str()?.iter();
+                        Ok(members.map(|m| Some(xxh3_64(m?.as_bytes()))).collect())
+                    };
+                    return measure_rows(path, "member", &entities, &measure_ids, n_measures, hash);
+                }
+                measure_rows(
+                    path,
+                    MEMBER_HASH,
+                    &entities,
+                    &measure_ids,
+                    n_measures,
+                    |column| Ok(column.i64()?.iter().map(|h| Some(h? as u64)).collect()),
+                )
             },
-            |parts| sort_by_group(parts, groups, |r| group_of(r.0, r.1, n_measures), |r| *r).0,
+            |parts| gather(parts, groups),
         )?;
         let (changes, touches) = read_table(
             lake_dir,
@@ -444,10 +477,7 @@ impl ViewHistory {
                 let (changes, touches): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
                 let mut changes = concat(changes);
                 changes.par_sort_by_key(|c| c.key);
-                let by_entity = |t: &Touch| t.0 as usize;
-                let (mut touches, _) = sort_by_group(touches, entities.len(), by_entity, |t| *t);
-                touches.dedup();
-                (changes, touches)
+                (changes, gather(touches, entities.len()))
             },
         )?;
         // Values as ids in each file's own names, then in one set of names.
@@ -459,22 +489,24 @@ impl ViewHistory {
             "frequencies",
             |path| {
                 let mut local = Names::default();
-                let rows = measure_rows(path, "value", &entities, &measure_ids, |column| {
+                let ids = |column: &Column| {
                     Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
-                })?;
+                };
+                let rows = measure_rows(path, "value", &entities, &measure_ids, n_measures, ids)?;
                 Ok((rows, local))
             },
             |parts| {
                 let parts = parts
                     .into_iter()
-                    .map(|(rows, local)| {
+                    .map(|(mut file, local): (FileRuns<(i64, u32)>, Names)| {
                         let global: Vec<u32> = local.iter().map(|name| members.id(name)).collect();
-                        let rows = rows.into_iter();
-                        rows.map(|(e, m, t, v)| (e, m, t, global[v as usize]))
-                            .collect()
+                        for row in &mut file.rows {
+                            row.1 = global[row.1 as usize];
+                        }
+                        file
                     })
                     .collect();
-                sort_by_group(parts, groups, |r| group_of(r.0, r.1, n_measures), |r| *r).0
+                gather(parts, groups)
             },
         )?;
         Ok(Self {
@@ -556,30 +588,28 @@ impl ViewHistory {
             .filter(|(_, m)| m.kind == MeasureKind::Frequency)
             .map(|(i, _)| i as u16)
             .collect();
+        let n_measures = view.measures.len();
         let mut done = 0;
         for entity_rows in rows.chunk_by(|a, b| a.0 == b.0) {
             let entity = entity_rows[0].0;
+            let group =
+                |measure: u16| group_of(entity, self.measure_rank[measure as usize], n_measures);
             let distinct: Vec<Vec<u64>> = distinct_features
                 .iter()
                 .map(|(measure, window)| {
-                    let occurrences =
-                        group(&self.distinct, entity, self.measure_rank[*measure as usize]);
-                    sweep_distinct(&self.distinct[occurrences], entity_rows, *window)
+                    let occurrences = self.distinct.of(group(*measure));
+                    sweep_distinct(occurrences, entity_rows, *window)
                 })
                 .collect();
             let frequent: Vec<Vec<Option<u32>>> = frequency_measures
                 .iter()
                 .map(|measure| {
-                    let occurrences = group(
-                        &self.frequencies,
-                        entity,
-                        self.measure_rank[*measure as usize],
-                    );
-                    sweep_frequent(&self.frequencies[occurrences], entity_rows, &self.members)
+                    let occurrences = self.frequencies.of(group(*measure));
+                    sweep_frequent(occurrences, entity_rows, &self.members)
                 })
                 .collect();
             let ranges = self.ranges(view, entity);
-            let hints = RefCell::new(Vec::new());
+            let (hints, found) = (RefCell::new(Vec::new()), RefCell::new(Vec::new()));
             // Each row's distinct counts and most frequent values side by side, for its state to
             // borrow rather than collect.
             let (n_distinct, n_frequent) = (distinct.len(), frequent.len());
@@ -593,20 +623,22 @@ impl ViewHistory {
                 })
                 .collect();
             // Rows come in time order: each row's newest touch is at or after the previous row's.
-            let touches = &self.touches[ranges.touches.clone()];
+            let touches = self.touches.of(entity as usize);
             let mut touched = 0;
             for (i, (_, time, _)) in entity_rows.iter().enumerate() {
-                touched = partition_from(touches, touched, |t| t.1 <= *time);
+                touched = partition_from(touches, touched, |t| *t <= *time);
+                found.borrow_mut().clear();
                 let state = PointInTime {
                     history: self,
                     view,
                     ranges: &ranges,
                     as_of: *time,
-                    newest: touched.checked_sub(1).map(|last| touches[last].1),
+                    newest: touched.checked_sub(1).map(|last| touches[last]),
                     distinct: &distinct[i * n_distinct..(i + 1) * n_distinct],
                     frequent: &frequent[i * n_frequent..(i + 1) * n_frequent],
                     hints: &hints,
                     searches: Cell::new(0),
+                    found: &found,
                 };
                 let values = view.evaluate_from(&state, *time);
                 for (column, feature) in columns.iter_mut().zip(wanted) {
@@ -628,88 +660,141 @@ fn concat<T>(parts: Vec<Vec<T>>) -> Vec<T> {
     all
 }
 
-/// The rows of `parts` (one per gold file, in date order) in one vector, sorted, each as
-/// `project` keeps it, and where each group's rows start (one more entry for the end). Gold files
-/// are sorted and each date is a file, so a stable counting sort on each row's `group` (entity,
-/// or entity and measure) leaves every group in order already; one that is not (a date written
-/// in several files) is sorted on its own (`project` keeps the order of the rows it keeps within
-/// a group). The groups are cut into ranges of about `PIECE_ROWS` rows, each sorted on its own
-/// core into its own stretch of the result: one counting sort over all rows scattered them
-/// across the whole vector, a cache miss per row, on one core.
-fn sort_by_group<T: Copy + Ord + Send + Sync, U: Copy + Default + Ord + Send + Sync>(
-    mut parts: Vec<Vec<T>>,
+/// One gold file's rows for the table's entities, each kept as `T`, in runs of one group
+/// (an entity, or an entity and measure: [`group_of`]) each: gold files are sorted by entity
+/// and measure, so a file's rows need not each carry their group.
+struct FileRuns<T> {
+    rows: Vec<T>,
+    /// (group, rows) of each run, in file order.
+    runs: Vec<(u32, u32)>,
+}
+
+impl<T: Copy> FileRuns<T> {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(rows),
+            runs: Vec::new(),
+        }
+    }
+
+    /// The last row pushed and its group.
+    fn last(&self) -> Option<(usize, &T)> {
+        Some((self.runs.last()?.0 as usize, self.rows.last()?))
+    }
+
+    fn push(&mut self, group: usize, row: T) {
+        match self.runs.last_mut() {
+            Some((last, rows)) if *last as usize == group => *rows += 1,
+            _ => self.runs.push((group as u32, 1)),
+        }
+        self.rows.push(row);
+    }
+
+    /// The same rows, each group's in one run and the runs in group order, each group's rows
+    /// kept in their order: a `distinct` or `frequencies` file written in event order (by a
+    /// larder before 2026-12-07) is put in group order here.
+    fn in_group_order(self) -> Self {
+        if self.runs.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return self;
+        }
+        let groups = self
+            .runs
+            .iter()
+            .flat_map(|(group, rows)| std::iter::repeat_n(*group as usize, *rows as usize));
+        let mut rows: Vec<(usize, T)> = groups.zip(self.rows).collect();
+        rows.sort_by_key(|row| row.0);
+        let mut file = Self::with_capacity(rows.len());
+        for (group, row) in rows {
+            file.push(group, row);
+        }
+        file
+    }
+}
+
+/// Every group's rows in one vector, a group's rows side by side.
+struct Grouped<T> {
+    rows: Vec<T>,
+    /// Where each group's rows start; one more entry for the end.
+    starts: Vec<usize>,
+}
+
+impl<T> Grouped<T> {
+    fn of(&self, group: usize) -> &[T] {
+        &self.rows[self.starts[group]..self.starts[group + 1]]
+    }
+}
+
+/// The rows of `parts` (one per gold file, in date order, each in group order) grouped into
+/// `groups` groups, each group's runs copied in file order: its rows are then in time order,
+/// unless two files of one date hold them, and such a group is sorted on its own. The groups
+/// are cut into ranges of about `PIECE_ROWS` rows, each gathered on its own core into its own
+/// stretch of the result: runs are copied whole, where each row once carried its group and was
+/// counted and placed one by one.
+fn gather<T: Copy + Default + Ord + Send + Sync>(
+    parts: Vec<FileRuns<T>>,
     groups: usize,
-    group: impl Fn(&T) -> usize + Sync,
-    project: impl Fn(&T) -> U + Sync,
-) -> (Vec<U>, Vec<usize>) {
-    // A part out of group order (a distinct or frequency file of a lake whose gold was written
-    // before they were sorted) is put in group order first, stably: its rows keep their order
-    // within each group.
-    parts
-        .par_iter_mut()
-        .filter(|part| !part.is_sorted_by_key(&group))
-        .for_each(|part| part.sort_by_key(&group));
-    let total: usize = parts.iter().map(Vec::len).sum();
+) -> Grouped<T> {
+    let mut starts = vec![0; groups + 1];
+    for (group, rows) in parts.iter().flat_map(|part| &part.runs) {
+        starts[*group as usize + 1] += *rows as usize;
+    }
+    for group in 1..=groups {
+        starts[group] += starts[group - 1];
+    }
+    let total = starts[groups];
     let pieces = total.div_ceil(PIECE_ROWS).clamp(1, groups.max(1));
     let bounds: Vec<usize> = (0..=pieces).map(|i| i * groups / pieces).collect();
-    // cuts[p][i]: where part p's rows of groups bounds[i].. start.
-    let cuts: Vec<Vec<usize>> = parts
+    // cuts[p][i]: part p's first run of a group from bounds[i] on, and the row it starts at.
+    let cuts: Vec<Vec<(usize, usize)>> = parts
         .iter()
         .map(|part| {
-            let cut = |bound: &usize| part.partition_point(|row| group(row) < *bound);
-            bounds.iter().map(cut).collect()
+            let (mut run, mut row) = (0, 0);
+            let mut cut = |bound: &usize| {
+                while part.runs.get(run).is_some_and(|r| (r.0 as usize) < *bound) {
+                    row += part.runs[run].1 as usize;
+                    run += 1;
+                }
+                (run, row)
+            };
+            bounds.iter().map(&mut cut).collect()
         })
         .collect();
-    let mut sorted = Vec::with_capacity(total);
-    sorted.par_extend(rayon::iter::repeat_n(U::default(), total));
-    let mut starts = vec![0; groups + 1];
-    let (mut rest_starts, end) = starts.split_at_mut(groups);
-    end[0] = total;
-    let mut rest = sorted.as_mut_slice();
-    let (mut stretches, mut base) = (Vec::with_capacity(pieces), 0);
-    for i in 0..pieces {
-        let size = cuts.iter().map(|cut| cut[i + 1] - cut[i]).sum();
-        let (stretch, tail) = rest.split_at_mut(size);
-        let (stretch_starts, starts_tail) = rest_starts.split_at_mut(bounds[i + 1] - bounds[i]);
-        stretches.push((stretch, stretch_starts, base));
-        (rest, rest_starts, base) = (tail, starts_tail, base + size);
+    let mut rows = Vec::with_capacity(total);
+    rows.par_extend(rayon::iter::repeat_n(T::default(), total));
+    let mut stretches = Vec::with_capacity(pieces);
+    let mut rest = rows.as_mut_slice();
+    for piece in bounds.windows(2) {
+        let (stretch, tail) = rest.split_at_mut(starts[piece[1]] - starts[piece[0]]);
+        stretches.push(stretch);
+        rest = tail;
     }
     stretches
         .into_par_iter()
+        .zip(bounds.par_windows(2))
         .enumerate()
-        .for_each(|(i, (stretch, group_starts, base))| {
-            let first = bounds[i];
-            let rows = || {
-                let runs = parts.iter().zip(&cuts);
-                runs.flat_map(|(part, cut)| &part[cut[i]..cut[i + 1]])
-            };
-            let mut starts = vec![0; bounds[i + 1] - first + 1];
-            for row in rows() {
-                starts[group(row) - first + 1] += 1;
+        .for_each(|(i, (stretch, piece))| {
+            let (first, base) = (piece[0], starts[piece[0]]);
+            let mut next: Vec<usize> = starts[first..piece[1]].iter().map(|s| s - base).collect();
+            for (part, cut) in parts.iter().zip(&cuts) {
+                let ((first_run, mut row), (end_run, _)) = (cut[i], cut[i + 1]);
+                for (group, rows) in &part.runs[first_run..end_run] {
+                    let (at, rows) = (&mut next[*group as usize - first], *rows as usize);
+                    stretch[*at..*at + rows].copy_from_slice(&part.rows[row..row + rows]);
+                    *at += rows;
+                    row += rows;
+                }
             }
-            for g in 1..starts.len() {
-                starts[g] += starts[g - 1];
-            }
-            let mut next = starts.clone();
-            for row in rows() {
-                let at = &mut next[group(row) - first];
-                stretch[*at] = project(row);
-                *at += 1;
-            }
-            for bounds in starts.windows(2) {
-                let rows = &mut stretch[bounds[0]..bounds[1]];
+            for group in starts[first..=piece[1]].windows(2) {
+                let rows = &mut stretch[group[0] - base..group[1] - base];
                 if !rows.is_sorted() {
                     rows.sort_unstable();
                 }
             }
-            for (start, local) in group_starts.iter_mut().zip(&starts) {
-                *start = base + local;
-            }
         });
-    (sorted, starts)
+    Grouped { rows, starts }
 }
 
-/// Rows per range of groups `sort_by_group` sorts on its own: a few megabytes, within a core's
+/// Rows per range of groups `gather` gathers on its own: a few megabytes, within a core's
 /// cache.
 const PIECE_ROWS: usize = 1 << 16;
 
@@ -759,7 +844,7 @@ fn read_changes(
     path: &Path,
     entities: &PlHashMap<String, u32>,
     slots: &PlHashMap<&str, ChangeSlot>,
-) -> Result<(Vec<Change>, Vec<Touch>), TrainingSetError> {
+) -> Result<(Vec<Change>, FileRuns<i64>), TrainingSetError> {
     let frame = read_file(path, &["entity", "feature", "event_time"])?;
     let (entity, feature) = (strings(&frame, "entity")?, strings(&frame, "feature")?);
     let time = millis(&frame, "event_time")?;
@@ -768,20 +853,23 @@ fn read_changes(
         .zip(ids_of_runs(feature, slots))
         .zip(time.iter())
         .enumerate();
-    let mut touches = Vec::with_capacity(frame.height());
+    let mut touches = FileRuns::with_capacity(frame.height());
     let mut changed = Vec::new();
     for (i, ((e, slot), t)) in rows {
         let (Some(e), Some(slot), Some(t)) = (e, slot, t) else {
             continue;
         };
         match slot {
-            ChangeSlot::Touch => touches.push((e, t)),
+            // Sorted by entity and time within a file: repeats (an order and a status at the
+            // same instant; a quarter of all touches) are kept once.
+            ChangeSlot::Touch if touches.last() != Some((e as usize, &t)) => {
+                touches.push(e as usize, t);
+            }
+            ChangeSlot::Touch => {}
             ChangeSlot::Feature(f) => changed.push((i, e, f, t)),
         }
     }
-    // Sorted by entity and time within a file: repeats (an order and a status at the same
-    // instant; a quarter of all touches) go before the file's touches are gathered with the rest.
-    touches.dedup();
+    let touches = touches.in_group_order();
     if changed.is_empty() {
         // Most files hold touches only: their values and arrival order are not read at all.
         return Ok((Vec::new(), touches));
@@ -843,15 +931,16 @@ where
     row_ids
 }
 
-/// The rows `(entity, measure, event time, value)` of one measure-keyed gold file, for the
-/// entities of the table only.
-fn measure_rows<V>(
+/// The rows `(event time, value)` of one measure-keyed gold file, for the entities of the table
+/// only, in runs of one (entity, measure) group among `measures` measures.
+fn measure_rows<V: Copy>(
     path: &Path,
     value_column: &str,
     entities: &PlHashMap<String, u32>,
     measure_ids: &PlHashMap<&str, u16>,
+    measures: usize,
     values: impl FnOnce(&Column) -> PolarsResult<Vec<Option<V>>>,
-) -> Result<Vec<(u32, u16, i64, V)>, TrainingSetError> {
+) -> Result<FileRuns<(i64, V)>, TrainingSetError> {
     let frame = read_file(path, &["entity", "measure", "event_time", value_column])?;
     let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
     let time = millis(&frame, "event_time")?;
@@ -860,38 +949,34 @@ fn measure_rows<V>(
         .into_iter()
         .zip(ids_of_runs(measure, measure_ids))
         .zip(time.iter())
-        .zip(values)
-        .filter_map(|(((e, m), t), v)| Some((e?, m?, t?, v?)));
-    let mut all = Vec::with_capacity(frame.height());
-    all.extend(rows);
-    Ok(all)
-}
-
-/// The range of `rows` (sorted by entity, measure first) of `entity` and `measure`.
-fn group<T: Copy>(rows: &[(u32, u16, i64, T)], entity: u32, measure: u16) -> Range<usize> {
-    let start = rows.partition_point(|r| (r.0, r.1) < (entity, measure));
-    let end = rows.partition_point(|r| (r.0, r.1) <= (entity, measure));
-    start..end
+        .zip(values);
+    let mut file = FileRuns::with_capacity(frame.height());
+    for (((e, m), t), v) in rows {
+        if let (Some(e), Some(m), Some(t), Some(v)) = (e, m, t, v) {
+            file.push(group_of(e, m, measures), (t, v));
+        }
+    }
+    Ok(file.in_group_order())
 }
 
 /// Per row (sorted by time), the members seen in the window's time range `(lo, t]`: the online
 /// store counts members whose newest time lies in the range, the same set.
 fn sweep_distinct(
-    occurrences: &[(u32, u16, i64, u128)],
+    occurrences: &[(i64, u64)],
     rows: &[(u32, i64, usize)],
     window: larder_domain::Window,
 ) -> Vec<u64> {
-    let mut counts: PlHashMap<u128, u32> = PlHashMap::new();
+    let mut counts: PlHashMap<u64, u32> = PlHashMap::new();
     let (mut added, mut removed) = (0, 0);
     rows.iter()
         .map(|(_, t, _)| {
             let lo = window.time_range(*t).map_or(i64::MIN, |(lo, _)| lo);
-            while added < occurrences.len() && occurrences[added].2 <= *t {
-                *counts.entry(occurrences[added].3).or_default() += 1;
+            while added < occurrences.len() && occurrences[added].0 <= *t {
+                *counts.entry(occurrences[added].1).or_default() += 1;
                 added += 1;
             }
-            while removed < added && occurrences[removed].2 <= lo {
-                let member = occurrences[removed].3;
+            while removed < added && occurrences[removed].0 <= lo {
+                let member = occurrences[removed].1;
                 if let Some(n) = counts.get_mut(&member) {
                     *n -= 1;
                     if *n == 0 {
@@ -907,7 +992,7 @@ fn sweep_distinct(
 
 /// Per row (sorted by time), the most frequent value up to `t` (ties: alphabetically first).
 fn sweep_frequent(
-    occurrences: &[(u32, u16, i64, u32)],
+    occurrences: &[(i64, u32)],
     rows: &[(u32, i64, usize)],
     names: &Names,
 ) -> Vec<Option<u32>> {
@@ -916,8 +1001,8 @@ fn sweep_frequent(
     let mut added = 0;
     rows.iter()
         .map(|(_, t, _)| {
-            while added < occurrences.len() && occurrences[added].2 <= *t {
-                let value = occurrences[added].3;
+            while added < occurrences.len() && occurrences[added].0 <= *t {
+                let value = occurrences[added].1;
                 let count = counts.entry(value).or_default();
                 *count += 1;
                 let beats = best.is_none_or(|(n, v)| {
@@ -949,6 +1034,10 @@ struct PointInTime<'a> {
     hints: &'a RefCell<Vec<usize>>,
     /// Searches made so far for this row.
     searches: Cell<usize>,
+    /// (measure, bound, end) of each of this row's searches (emptied for each row): every window
+    /// of a measure ends at the row's time, and an average's bounds are its sum's and count's,
+    /// so most searches were made already.
+    found: &'a RefCell<Vec<(u16, i64, usize)>>,
 }
 
 /// Where one entity's rows lie in its view's sorted history, found once per entity rather than
@@ -956,7 +1045,6 @@ struct PointInTime<'a> {
 struct EntityRanges {
     /// Per feature index, its change rows.
     changes: Vec<Range<usize>>,
-    touches: Range<usize>,
     /// Per measure index, its contribution rows.
     measures: Vec<Range<usize>>,
 }
@@ -974,8 +1062,6 @@ impl ViewHistory {
                 start..end
             })
             .collect();
-        let touches = self.touches.partition_point(|t| t.0 < entity)
-            ..self.touches.partition_point(|t| t.0 <= entity);
         let n_measures = view.measures.len();
         let measures = (0..n_measures)
             .map(|m| {
@@ -983,11 +1069,7 @@ impl ViewHistory {
                 self.measures.starts[group]..self.measures.starts[group + 1]
             })
             .collect();
-        EntityRanges {
-            changes,
-            touches,
-            measures,
-        }
+        EntityRanges { changes, measures }
     }
 }
 
@@ -1008,6 +1090,10 @@ impl PointInTime<'_> {
     /// The end in `history.measures` of the entity's contributions to `measure` with event time
     /// `≤ bound`.
     fn position(&self, measure: u16, bound: i64) -> usize {
+        let mut found = self.found.borrow_mut();
+        if let Some((_, _, end)) = found.iter().find(|f| (f.0, f.1) == (measure, bound)) {
+            return *end;
+        }
         let range = self.ranges.measures[measure as usize].clone();
         let search = self.searches.replace(self.searches.get() + 1);
         let mut hints = self.hints.borrow_mut();
@@ -1019,6 +1105,7 @@ impl PointInTime<'_> {
             Some(hint) => *hint = end,
             None => hints.push(end),
         }
+        found.push((measure, bound, range.start + end));
         range.start + end
     }
 
@@ -1164,11 +1251,10 @@ struct Contributions {
 }
 
 impl Contributions {
-    /// The rows of `parts` (one per gold file, in date order) sorted into `groups` groups of
-    /// `measures` measures; only (time, value) is kept of each: its group is where it lies.
-    fn sorted(parts: Vec<Vec<(u32, u16, i64, i64)>>, groups: usize, measures: usize) -> Self {
-        let group = |r: &(u32, u16, i64, i64)| group_of(r.0, r.1, measures);
-        let (mut rows, starts) = sort_by_group(parts, groups, group, |r| (r.2, r.3));
+    /// The contributions (time, value) of each (entity, measure) group, the values turned into
+    /// prefix sums.
+    fn sorted(grouped: Grouped<(i64, i64)>) -> Self {
+        let Grouped { mut rows, starts } = grouped;
         let extremes = block_extremes(&rows);
         let total = values_to_prefix_sums(&mut rows);
         Self {
@@ -1394,60 +1480,87 @@ mod tests {
         }
     }
 
+    /// `rows` (group, row) of one file as its runs.
+    fn file_runs<T: Copy>(rows: &[(usize, T)]) -> FileRuns<T> {
+        let mut file = FileRuns::with_capacity(rows.len());
+        for (group, row) in rows {
+            file.push(*group, *row);
+        }
+        file
+    }
+
+    /// `grouped` as (group, row) pairs, in its order.
+    fn pairs<T: Copy>(grouped: &Grouped<T>) -> Vec<(usize, T)> {
+        let groups = grouped.starts.len() - 1;
+        (0..groups)
+            .flat_map(|group| grouped.of(group).iter().map(move |row| (group, *row)))
+            .collect()
+    }
+
     #[test]
-    fn sort_by_group_gives_the_full_sort_whether_or_not_files_overlap_in_time() {
+    fn gather_gives_the_full_sort_whether_or_not_files_overlap_in_time() {
         // (entity, time): the second file's entity 0 interleaves with the first's in time, as
         // two files of one date may; entity 1's rows are in order file by file.
-        let files = vec![
+        let files: Vec<Vec<(usize, i64)>> = vec![
             vec![(0, 10), (0, 30), (1, 5), (1, 6)],
             vec![(0, 20), (1, 7), (2, 1)],
             vec![],
             vec![(0, 40), (2, 0)],
         ];
-        let mut expected: Vec<(u32, i64)> = files.concat();
+        let mut expected = files.concat();
         expected.sort_unstable();
-        let (sorted, starts) = sort_by_group(files.clone(), 3, |r| r.0 as usize, |r| *r);
-        assert_eq!(sorted, expected);
-        assert_eq!(starts, [0, 4, 7, 9]);
-        // Kept as its time alone, each group's rows in time order where they start.
-        let (times, starts) = sort_by_group(files, 3, |r| r.0 as usize, |r| r.1);
-        assert_eq!(times, [10, 20, 30, 40, 5, 6, 7, 0, 1]);
-        assert_eq!(starts, [0, 4, 7, 9]);
-        let (empty, starts) =
-            sort_by_group(Vec::<Vec<(u32, i64)>>::new(), 3, |r| r.0 as usize, |r| *r);
-        assert!(empty.is_empty());
-        assert_eq!(starts, [0, 0, 0, 0]);
+        let grouped = gather(files.iter().map(|f| file_runs(f)).collect(), 3);
+        assert_eq!(pairs(&grouped), expected);
+        assert_eq!(grouped.rows, [10, 20, 30, 40, 5, 6, 7, 0, 1]);
+        assert_eq!(grouped.starts, [0, 4, 7, 9]);
+        assert_eq!(grouped.of(1), [5, 6, 7]);
+        let empty = gather(Vec::<FileRuns<i64>>::new(), 3);
+        assert!(empty.rows.is_empty());
+        assert_eq!(empty.starts, [0, 0, 0, 0]);
     }
 
     #[test]
-    fn sort_by_group_sorts_rows_spread_over_many_pieces_and_parts_out_of_group_order() {
-        // Enough rows for several pieces; six gold-like parts (sorted) whose times overlap,
-        // and one part in no order at all.
+    fn gather_sorts_rows_spread_over_many_pieces_and_files_out_of_group_order() {
+        // Enough rows for several pieces; six gold-like files (sorted) whose times overlap,
+        // and one file in no order at all.
         let mut seed = 7u64;
         let mut next = move || {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             seed >> 33
         };
-        let mut parts: Vec<Vec<(u32, i64)>> = (0..7)
+        let mut files: Vec<Vec<(usize, i64)>> = (0..7)
             .map(|_| {
-                let rows =
-                    (0..PIECE_ROWS / 2).map(|_| ((next() % 5_000) as u32, (next() % 1_000) as i64));
+                let rows = (0..PIECE_ROWS / 2)
+                    .map(|_| ((next() % 5_000) as usize, (next() % 1_000) as i64));
                 rows.collect()
             })
             .collect();
-        for part in &mut parts[..6] {
-            part.sort_unstable();
+        for file in &mut files[..6] {
+            file.sort_unstable();
         }
-        assert!(!parts[6].is_sorted_by_key(|r| r.0));
-        let mut expected = parts.concat();
+        assert!(!files[6].is_sorted_by_key(|r| r.0));
+        let mut expected = files.concat();
         expected.sort_unstable();
-        let (sorted, starts) = sort_by_group(parts, 5_000, |r| r.0 as usize, |r| *r);
-        assert_eq!(sorted, expected);
+        // The unordered file in group order, each group's rows in the order they came.
+        let unordered = file_runs(&files[6]).in_group_order();
+        assert!(unordered.runs.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let mut stable = files[6].clone();
+        stable.sort_by_key(|r| r.0);
+        assert_eq!(
+            unordered.rows,
+            stable.iter().map(|r| r.1).collect::<Vec<_>>()
+        );
+        let parts = files
+            .iter()
+            .map(|f| file_runs(f).in_group_order())
+            .collect();
+        let grouped = gather(parts, 5_000);
+        assert_eq!(pairs(&grouped), expected);
         // Each group's start is where its first row lies, and the last entry the end.
-        for (group, start) in starts[..5_000].iter().enumerate() {
-            let first = expected.partition_point(|r| (r.0 as usize) < group);
+        for (group, start) in grouped.starts[..5_000].iter().enumerate() {
+            let first = expected.partition_point(|r| r.0 < group);
             assert_eq!(*start, first, "group {group}");
         }
-        assert_eq!(starts[5_000], expected.len());
+        assert_eq!(grouped.starts[5_000], expected.len());
     }
 }
