@@ -4,12 +4,15 @@
 //! and compress a page when the writer asks for it: most of a write runs on the writing thread.
 //! Here every (row group, column) is encoded and compressed on its own, on every core, and each
 //! row group is written as soon as all its columns are ready, while later ones are still being
-//! encoded: byte for byte the file Polars' own writer makes.
+//! encoded: byte for byte the file Polars' own writer makes, but that Snappy and LZ4 leave
+//! uncompressed a column chunk they barely shrink.
 
 use std::io::Write;
 
 use polars::{frame::chunk_df_for_writing, prelude::*};
-use polars_parquet::write::{CompressedPage, Version, WriteOptions, array_to_columns, compress};
+use polars_parquet::write::{
+    CompressedPage, CompressionOptions, Page, Version, WriteOptions, array_to_columns, compress,
+};
 
 use crate::cores::on_cores;
 
@@ -80,10 +83,7 @@ pub(crate) fn write(
         let array = &row_groups[group].columns()[column];
         array_to_columns(array, fields[column].clone(), options, &encodings[column])?
             .into_iter()
-            .map(|leaf| {
-                leaf.map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
-                    .collect::<PolarsResult<Vec<CompressedPage>>>()
-            })
+            .map(|leaf| compress_chunk(leaf.collect::<Result<_, _>>()?, options.compression))
             .collect::<PolarsResult<Vec<_>>>()
     };
     on_cores(&cells, encode_cell, |cell, pages| {
@@ -94,6 +94,41 @@ pub(crate) fn write(
     write_ready(&mut encoded)?;
     writer.finish()?;
     Ok(())
+}
+
+/// The pages of one column chunk compressed with `codec`, or uncompressed when `codec` is Snappy
+/// or LZ4 and shrinks the chunk's first data page by less than a tenth: those codecs are chosen
+/// for speed, and spend it for nothing on text ids and most floats. Parquet names the codec of
+/// each column chunk, and every reader reads either.
+fn compress_chunk(
+    pages: Vec<Page>,
+    codec: CompressionOptions,
+) -> PolarsResult<Vec<CompressedPage>> {
+    let fast = matches!(
+        codec,
+        CompressionOptions::Snappy | CompressionOptions::Lz4Raw
+    );
+    let first_data = pages.iter().position(|page| matches!(page, Page::Data(_)));
+    let (mut codec, mut trial) = (codec, None);
+    if let Some((at, Page::Data(data))) = first_data.filter(|_| fast).map(|at| (at, &pages[at])) {
+        match compress(Page::Data(data.clone()), Vec::new(), codec)? {
+            CompressedPage::Data(page)
+                if page.compressed_size() * 10 > page.uncompressed_size() * 9 =>
+            {
+                codec = CompressionOptions::Uncompressed;
+            }
+            page => trial = Some((at, page)),
+        }
+    }
+    let compressed =
+        pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, page)| match trial.take_if(|(at, _)| *at == i) {
+                Some((_, page)) => Ok(page),
+                None => compress(page, Vec::new(), codec),
+            });
+    Ok(compressed.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
@@ -134,6 +169,52 @@ mod tests {
             .finish()
             .unwrap();
         assert!(back.equals_missing(&frame), "the file holds the frame");
+    }
+
+    #[test]
+    fn snappy_and_lz4_leave_uncompressed_a_column_they_barely_shrink() {
+        use polars_parquet::parquet::{compression::Compression, read::read_metadata};
+        let rows = 50_000;
+        let mut seed = 7u64;
+        let mut frame = df!(
+            // Hex of a scrambled counter: LZ codecs find nothing to repeat in it.
+            "id" => (0..rows).map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                format!("{seed:016x}{:016x}", seed.rotate_left(29))
+            }).collect::<Vec<_>>(),
+            "status" => (0..rows).map(|i| ["PLACED", "CONCLUDED"][i % 7 / 6]).collect::<Vec<_>>(),
+            "amount" => (0..rows).map(|i| (i % 40) as f64 * 2.5).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for (codec, expected) in [
+            (ParquetCompression::Snappy, Compression::Snappy),
+            (ParquetCompression::Lz4Raw, Compression::Lz4Raw),
+            (ParquetCompression::Zstd(None), Compression::Zstd),
+        ] {
+            let bytes = encode(&mut frame, codec).unwrap();
+            let metadata = read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+            assert!(!metadata.row_groups.is_empty());
+            for group in &metadata.row_groups {
+                let codecs: Vec<Compression> = group
+                    .parquet_columns()
+                    .iter()
+                    .map(|column| column.compression())
+                    .collect();
+                let id = if expected == Compression::Zstd {
+                    expected
+                } else {
+                    Compression::Uncompressed
+                };
+                assert_eq!(codecs, [id, expected, expected], "{codec:?}");
+            }
+            let back = ParquetReader::new(std::io::Cursor::new(bytes))
+                .finish()
+                .unwrap();
+            assert!(
+                back.equals_missing(&frame),
+                "{codec:?}: the file holds the frame"
+            );
+        }
     }
 
     #[test]
