@@ -68,7 +68,9 @@ pub async fn build_training_set<W: std::io::Write + Send + 'static>(
     let lake_dir = lake.local_copy("gold/", cache).await?;
     tokio::task::spawn_blocking(move || {
         let invalid = |e: TrainingSetError| LakeError::Invalid(e.to_string());
+        let started = std::time::Instant::now();
         let table = read_entity_table(&entities.name, entities.bytes).map_err(invalid)?;
+        tracing::debug!(read = ?started.elapsed(), rows = table.height(), "entity table");
         let columns = table.width();
         let mut frame =
             compute_training_set(&lake_dir, &views, table, &features).map_err(invalid)?;
