@@ -10,7 +10,10 @@
 #   the jobs again on a kept directory's lake, without generating or replaying.
 #   MODULE=1: the API writes to a Redis of its own (port 6394) with larder's module loaded, so
 #   ingestion runs LARDER.INGEST instead of the script. API_BIN=FILE, WORKER_BIN=FILE: other
-#   builds of larder-api and larder-worker (copies kept to compare against).
+#   builds of larder-api and larder-worker (copies kept to compare against). COMPACT=1 keeps the
+#   worker's hourly compact-bronze cron on (it is off by default here: at minute 30 of an hour
+#   it merges the replay's bronze objects, about 130 s of CPU taken from Redis' cores mid-replay,
+#   so a run's figure would depend on the clock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,7 @@ export LARDER__REDIS__URL="redis://127.0.0.1:$RPORT/$DB" LARDER__LOG__LEVEL=warn
        LARDER__LAKE__ROOT="$WORK/lake" LARDER__LAKE__CACHE_DIR="$WORK/cache" \
        LARDER__BATCH__RESULTS_DIR="$WORK/results" LARDER__SERVER__BIND="127.0.0.1:$PORT" \
        LARDER__REDIS__RAW_TTL_SECS="${RAW_TTL:-0}"
+[ -n "${COMPACT:-}" ] || export LARDER__WORKER__COMPACT_CRON=""
 
 bash deploy/local/ensure-redis.sh
 cargo build --release --quiet -p larder-api -p larder-cli -p larder-worker
