@@ -397,14 +397,15 @@ impl ViewHistory {
         )?;
         // Sorted like the measures, events of one instant in their order: a training set then
         // finds each entity's rows in runs rather than looking up every row's.
-        let occurrences = |o: Occurrences, value: &str| -> PolarsResult<DataFrame> {
+        // `hashed`: with each value's hash beside it, as `MEMBER_HASH`.
+        let occurrences = |o: Occurrences, value: &str, hashed: bool| -> PolarsResult<DataFrame> {
             let mut columns = vec![
                 names.column("entity", &o.entity),
                 names.column("measure", &o.measure),
                 names.column(value, &o.value),
                 datetime("event_time", o.time)?,
             ];
-            if value == "member" {
+            if hashed {
                 columns.push(names.hash_column(MEMBER_HASH, &o.value));
             }
             DataFrame::new_infer_height(columns)?.sort(
@@ -416,8 +417,11 @@ impl ViewHistory {
             ("changes", changes),
             ("measures", measures),
             ("tiles", tiles),
-            ("distinct", occurrences(self.distinct, "member")?),
-            ("frequencies", occurrences(self.frequencies, "value")?),
+            ("distinct", occurrences(self.distinct, "member", true)?),
+            (
+                "frequencies",
+                occurrences(self.frequencies, "value", false)?,
+            ),
         ])
     }
 }

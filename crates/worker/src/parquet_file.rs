@@ -108,10 +108,13 @@ fn compress_chunk(
         codec,
         CompressionOptions::Snappy | CompressionOptions::Lz4Raw
     );
-    let first_data = pages.iter().position(|page| matches!(page, Page::Data(_)));
+    let sample = pages.iter().enumerate().find_map(|(at, page)| match page {
+        Page::Data(data) if fast => Some((at, data.clone())),
+        _ => None,
+    });
     let (mut codec, mut trial) = (codec, None);
-    if let Some((at, Page::Data(data))) = first_data.filter(|_| fast).map(|at| (at, &pages[at])) {
-        match compress(Page::Data(data.clone()), Vec::new(), codec)? {
+    if let Some((at, data)) = sample {
+        match compress(Page::Data(data), Vec::new(), codec)? {
             CompressedPage::Data(page)
                 if page.compressed_size() * 10 > page.uncompressed_size() * 9 =>
             {

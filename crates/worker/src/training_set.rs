@@ -15,7 +15,7 @@
 //!   compares them, and two members of one entity colliding is a chance of about 10⁻⁹ at
 //!   millions of members).
 //! - Speed: each view's files are read and its rows evaluated on every core; gold's per-file
-//!   order is kept, so a counting sort replaces a full sort.
+//!   order is kept, so copying each file's runs of one group into place replaces a sort.
 
 use std::{
     cell::{Cell, RefCell},
@@ -285,7 +285,8 @@ struct Change {
     value: String,
 }
 
-/// One view's history for the entities of the table, sorted for binary search.
+/// One view's history for the entities of the table, grouped by entity (and measure), each
+/// group in time order.
 struct ViewHistory {
     changes: Vec<Change>,
     /// Per entity, the event times of the events that reached it, in order: most change rows
@@ -590,12 +591,10 @@ impl ViewHistory {
             .filter(|(_, m)| m.kind == MeasureKind::Frequency)
             .map(|(i, _)| i as u16)
             .collect();
-        let n_measures = view.measures.len();
         let mut done = 0;
         for entity_rows in rows.chunk_by(|a, b| a.0 == b.0) {
             let entity = entity_rows[0].0;
-            let group =
-                |measure: u16| group_of(entity, self.measure_rank[measure as usize], n_measures);
+            let group = |measure: u16| self.group(entity, measure as usize);
             let distinct: Vec<Vec<u64>> = distinct_features
                 .iter()
                 .map(|(measure, window)| {
@@ -1064,14 +1063,19 @@ impl ViewHistory {
                 start..end
             })
             .collect();
-        let n_measures = view.measures.len();
-        let measures = (0..n_measures)
+        let measures = (0..view.measures.len())
             .map(|m| {
-                let group = group_of(entity, self.measure_rank[m], n_measures);
+                let group = self.group(entity, m);
                 self.measures.starts[group]..self.measures.starts[group + 1]
             })
             .collect();
         EntityRanges { changes, measures }
+    }
+
+    /// The group of `entity`'s rows of the view's measure `measure` (its index) in the
+    /// measure-keyed tables.
+    fn group(&self, entity: u32, measure: usize) -> usize {
+        group_of(entity, self.measure_rank[measure], self.measure_rank.len())
     }
 }
 
