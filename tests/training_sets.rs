@@ -72,6 +72,28 @@ fn f64s(frame: &DataFrame, column: &str) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// A training set's frame and each row group's column codecs, from its Parquet bytes.
+async fn read_set(bytes: Vec<u8>) -> (DataFrame, Vec<Vec<String>>) {
+    tokio::task::spawn_blocking(move || {
+        let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
+        let metadata = reader.get_metadata().unwrap().clone();
+        let codecs = metadata
+            .row_groups
+            .iter()
+            .map(|group| {
+                group
+                    .parquet_columns()
+                    .iter()
+                    .map(|column| format!("{:?}", column.compression()))
+                    .collect()
+            })
+            .collect();
+        (reader.finish().unwrap(), codecs)
+    })
+    .await
+    .unwrap()
+}
+
 const LEAKAGE_VIEWS: &str = r#"
 [[view]]
 name = "restaurant"
@@ -152,7 +174,7 @@ async fn rows_see_events_at_or_before_their_time_and_nothing_after() {
         Series::new("label".into(), [1i64, 2, 3, 4, 5, 6]).into_column(),
     ])
     .unwrap();
-    let set = training_set(lake.clone(), views.clone(), table, &["restaurant"]).await;
+    let set = training_set(lake.clone(), views.clone(), table.clone(), &["restaurant"]).await;
     assert_eq!(set.height(), 6);
     assert_eq!(
         i64s(&set, "label"),
@@ -179,8 +201,8 @@ async fn rows_see_events_at_or_before_their_time_and_nothing_after() {
     for (i, (key, at)) in rows.iter().enumerate() {
         csv.push_str(&format!("{key},{at},{}\n", i + 1));
     }
-    let from_csv = read_entity_table("rows.csv", csv.into_bytes()).unwrap();
-    let set_from_csv = training_set(lake, views, from_csv, &["restaurant"]).await;
+    let from_csv = read_entity_table("rows.csv", csv.as_bytes()).unwrap();
+    let set_from_csv = training_set(lake.clone(), views.clone(), from_csv, &["restaurant"]).await;
     for column in [
         "restaurant__orders_1h",
         "restaurant__orders_lifetime",
@@ -192,6 +214,52 @@ async fn rows_see_events_at_or_before_their_time_and_nothing_after() {
         f64s(&set_from_csv, "restaurant__last_amount"),
         f64s(&set, "restaurant__last_amount")
     );
+
+    // As a Parquet table through `build_training_set`, which copies the table's columns as they
+    // are stored: the same set, in the table's row groups. A column the set replaces makes it
+    // decode the table instead, to the same values.
+    for replaced in [false, true] {
+        let mut table = table.clone();
+        if replaced {
+            let stale = Series::new("restaurant__orders_1h".into(), [7i64; 6]);
+            table.with_column(stale.into_column()).unwrap();
+        }
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(2))
+            .finish(&mut table)
+            .unwrap();
+        let (built, bytes) = larder_worker::build_training_set(
+            &LocalDirectory::new(&lake),
+            &temp_dir("larder-cache"),
+            views.clone(),
+            larder_worker::EntityTable {
+                name: "rows.parquet".into(),
+                bytes,
+            },
+            vec!["restaurant".into()],
+            SetCompression::Snappy,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(built.rows, 6);
+        let (back, codecs) = read_set(bytes).await;
+        let names = set.get_column_names().into_iter().cloned();
+        assert!(
+            back.select(names).unwrap().equals_missing(&set),
+            "{back} against {set}"
+        );
+        // Copied, the table's own columns keep its row groups and Polars' zstd; decoded, they are
+        // written as the set's own.
+        assert_eq!(codecs.len(), if replaced { 1 } else { 3 }, "{codecs:?}");
+        let zstd = codecs.iter().flatten().filter(|c| *c == "Zstd").count();
+        assert_eq!(
+            zstd,
+            if replaced { 0 } else { 3 * table.width() },
+            "{codecs:?}"
+        );
+    }
     app.cleanup().await;
 }
 
@@ -561,19 +629,8 @@ async fn training_sets_work_on_an_s3_lake() {
     .await
     .unwrap();
     assert_eq!((set.rows, set.feature_columns), (2, 1));
-    let (frame, codecs) = tokio::task::spawn_blocking(move || {
-        let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
-        let metadata = reader.get_metadata().unwrap().clone();
-        let codecs: Vec<String> = metadata
-            .row_groups
-            .iter()
-            .flat_map(|group| group.parquet_columns().iter())
-            .map(|column| format!("{:?}", column.compression()))
-            .collect();
-        (reader.finish().unwrap(), codecs)
-    })
-    .await
-    .unwrap();
+    let (frame, codecs) = read_set(bytes).await;
+    let codecs: Vec<String> = codecs.into_iter().flatten().collect();
     // Every column as the request asked (the default is Snappy).
     assert!(
         !codecs.is_empty() && codecs.iter().all(|c| c == "Zstd"),

@@ -7,11 +7,20 @@
 //! encoded: byte for byte the file Polars' own writer makes, but that Snappy and LZ4 leave
 //! uncompressed a column chunk they barely shrink.
 
-use std::io::Write;
+use std::{
+    io::{Cursor, Write},
+    sync::Mutex,
+};
 
 use polars::{frame::chunk_df_for_writing, prelude::*};
-use polars_parquet::write::{
-    CompressedPage, CompressionOptions, Page, Version, WriteOptions, array_to_columns, compress,
+use polars_buffer::Buffer;
+use polars_parquet::{
+    parquet::read::{get_page_iterator, read_metadata},
+    read::infer_schema,
+    write::{
+        CompressedPage, CompressionOptions, FileWriter, Page, ParquetType, SchemaDescriptor,
+        Version, WriteOptions, array_to_columns, compress, to_parquet_schema, to_parquet_type,
+    },
 };
 
 use crate::cores::on_cores;
@@ -42,30 +51,179 @@ pub(crate) fn write(
     sink: &mut impl Write,
 ) -> PolarsResult<()> {
     let frame = chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
-    let encodings = get_encodings(&frame.schema().to_arrow(CompatLevel::newest()));
-    let mut writer = ParquetWriter::new(sink)
-        .with_compression(compression)
-        .batched(frame.schema())?;
-    let fields = writer.parquet_schema().fields().to_vec();
+    let arrow = frame.schema().to_arrow(CompatLevel::newest());
+    let fields = to_parquet_schema(&arrow)?.fields().to_vec();
+    let row_groups = frame
+        .iter_chunks(CompatLevel::newest(), false)
+        .filter(|group| !group.is_empty())
+        .map(|group| RowGroup {
+            rows: group.len(),
+            chunks: group.into_arrays().into_iter().map(Chunk::Encode).collect(),
+        })
+        .collect();
+    write_row_groups(arrow, fields, row_groups, compression, sink)
+}
+
+/// A Parquet file's column chunks as it stores them, its pages still encoded and compressed:
+/// copied into another file of the same rows, they cost neither decoding nor encoding.
+pub(crate) struct StoredColumns {
+    arrow: ArrowSchema,
+    fields: Vec<ParquetType>,
+    row_groups: Vec<RowGroup>,
+}
+
+impl StoredColumns {
+    /// The columns of the Parquet file `bytes`, if every one can be copied as it is: a
+    /// top-level, unrepeated primitive whose data pages carry the statistics (null count
+    /// included) that the written file's page index is built from. `None` otherwise.
+    ///
+    /// # Errors
+    /// `bytes` not holding a Parquet file.
+    pub(crate) fn read(bytes: &Buffer<u8>) -> PolarsResult<Option<Self>> {
+        let metadata = read_metadata(&mut Cursor::new(bytes.as_ref()))?;
+        let schema = &metadata.schema_descr;
+        let copyable = schema.fields().len() == schema.columns().len()
+            && schema
+                .columns()
+                .iter()
+                .all(|c| c.descriptor.max_rep_level == 0);
+        if !copyable {
+            return Ok(None);
+        }
+        let mut row_groups = Vec::with_capacity(metadata.row_groups.len());
+        for group in &metadata.row_groups {
+            let mut chunks = Vec::with_capacity(group.n_columns());
+            for column in group.parquet_columns() {
+                let reader = Cursor::new(bytes.clone());
+                let mut pages = Vec::new();
+                for page in get_page_iterator(column, reader, Vec::new(), usize::MAX)? {
+                    let mut page = page?;
+                    if let CompressedPage::Data(data) = &mut page {
+                        let indexed = data
+                            .statistics()
+                            .transpose()?
+                            .is_some_and(|s| s.serialize().null_count.is_some());
+                        if !indexed {
+                            return Ok(None);
+                        }
+                        // Unrepeated: a value (or null) per row.
+                        data.num_rows = Some(data.num_values());
+                    }
+                    pages.push(page);
+                }
+                chunks.push(Chunk::Copy(pages));
+            }
+            let rows = group.num_rows();
+            row_groups.push(RowGroup { rows, chunks });
+        }
+        Ok(Some(Self {
+            arrow: infer_schema(&metadata)?,
+            fields: schema.fields().to_vec(),
+            row_groups,
+        }))
+    }
+
+    /// The names of the columns.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.arrow.iter_names().map(PlSmallStr::as_str)
+    }
+
+    /// Writes to `sink` a Parquet file of these columns, copied, followed by those of `frame`
+    /// (of as many rows), encoded and compressed with `compression`, in these row groups.
+    ///
+    /// # Errors
+    /// `frame` of another height or with a column Parquet cannot hold, or `sink` failing.
+    pub(crate) fn write_beside(
+        self,
+        frame: &DataFrame,
+        compression: ParquetCompression,
+        sink: &mut impl Write,
+    ) -> PolarsResult<()> {
+        let rows: usize = self.row_groups.iter().map(|group| group.rows).sum();
+        polars_ensure!(
+            frame.height() == rows,
+            ShapeMismatch: "{} rows beside {rows} stored", frame.height()
+        );
+        let added = frame.schema().to_arrow(CompatLevel::newest());
+        let (mut arrow, mut fields) = (self.arrow, self.fields);
+        for field in added.iter_values() {
+            fields.push(to_parquet_type(field)?);
+            arrow.insert(field.name.clone(), field.clone());
+        }
+        let mut offset = 0;
+        let mut row_groups = Vec::with_capacity(self.row_groups.len());
+        for mut group in self.row_groups.into_iter().filter(|g| g.rows > 0) {
+            let mut slice = frame.slice(offset as i64, group.rows);
+            offset += group.rows;
+            let arrays = slice
+                .rechunk_mut_par()
+                .iter_chunks(CompatLevel::newest(), false)
+                .flat_map(|batch| batch.into_arrays());
+            group.chunks.extend(arrays.map(Chunk::Encode));
+            row_groups.push(group);
+        }
+        write_row_groups(arrow, fields, row_groups, compression, sink)
+    }
+}
+
+/// One row group to write: its rows and its columns' chunks.
+struct RowGroup {
+    rows: usize,
+    chunks: Vec<Chunk>,
+}
+
+/// A column chunk to write: an array to encode and compress, or pages to copy as they are.
+enum Chunk {
+    Encode(ArrayRef),
+    Copy(Vec<CompressedPage>),
+}
+
+/// Writes `row_groups` to `sink` as a Parquet file of schema `arrow` (its Parquet `fields` one
+/// per column), the arrays compressed with `compression`.
+fn write_row_groups(
+    arrow: ArrowSchema,
+    fields: Vec<ParquetType>,
+    row_groups: Vec<RowGroup>,
+    compression: ParquetCompression,
+    sink: &mut impl Write,
+) -> PolarsResult<()> {
+    let encodings = get_encodings(&arrow);
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: compression.into(),
         version: Version::V1,
         data_page_size: None,
     };
-    let row_groups: Vec<_> = frame
-        .iter_chunks(CompatLevel::newest(), false)
-        .filter(|group| !group.is_empty())
-        .collect();
+    let schema = SchemaDescriptor::new(PlSmallStr::from_static("root"), fields.clone());
+    let file = FileWriter::new_with_parquet_schema(sink, arrow, schema, options);
+    let mut writer = polars::io::parquet::write::BatchedWriter::new(
+        Mutex::new(file),
+        encodings.clone(),
+        options,
+        false,
+        None,
+    );
     let width = fields.len();
-    let cells: Vec<(usize, usize)> = (0..row_groups.len())
-        .flat_map(|group| (0..width).map(move |column| (group, column)))
-        .collect();
-    // Per cell, the pages of each of its Parquet leaf columns, until its row group is written.
-    let mut encoded: Vec<Option<Vec<Vec<CompressedPage>>>> = cells.iter().map(|_| None).collect();
+    // Per cell, the pages of each of its Parquet leaf columns, until its row group is written;
+    // copied chunks are ready from the start.
+    let mut encoded: Vec<Option<Vec<Vec<CompressedPage>>>> = Vec::new();
+    let mut to_encode: Vec<(usize, ArrayRef)> = Vec::new();
+    let mut heights = Vec::with_capacity(row_groups.len());
+    for group in row_groups {
+        heights.push(group.rows);
+        for chunk in group.chunks {
+            match chunk {
+                Chunk::Copy(pages) => encoded.push(Some(vec![pages])),
+                Chunk::Encode(array) => {
+                    to_encode.push((encoded.len(), array));
+                    encoded.push(None);
+                }
+            }
+        }
+    }
     let mut written = 0;
     let mut write_ready = |encoded: &mut [Option<Vec<Vec<CompressedPage>>>]| {
-        while let Some(group) = row_groups.get(written) {
+        while let Some(&rows) = heights.get(written) {
             let cells = &mut encoded[written * width..(written + 1) * width];
             if cells.iter().any(Option::is_none) {
                 break;
@@ -74,23 +232,23 @@ pub(crate) fn write(
                 .iter_mut()
                 .flat_map(|cell| cell.take().into_iter().flatten())
                 .collect();
-            writer.write_row_group(group.len() as u64, &leaves)?;
+            writer.write_row_group(rows as u64, &leaves)?;
             written += 1;
         }
         PolarsResult::Ok(())
     };
-    let encode_cell = |&(group, column): &(usize, usize)| {
-        let array = &row_groups[group].columns()[column];
+    let encode_cell = |(cell, array): &(usize, ArrayRef)| {
+        let column = cell % width;
         array_to_columns(array, fields[column].clone(), options, &encodings[column])?
             .into_iter()
             .map(|leaf| compress_chunk(leaf.collect::<Result<_, _>>()?, options.compression))
             .collect::<PolarsResult<Vec<_>>>()
     };
-    on_cores(&cells, encode_cell, |cell, pages| {
-        encoded[cell] = Some(pages);
+    on_cores(&to_encode, encode_cell, |i, pages| {
+        encoded[to_encode[i].0] = Some(pages);
         write_ready(&mut encoded)
     })?;
-    // Row groups without columns have no cells to wait for.
+    // Row groups whose cells are all copied, or that have no columns, wait for nothing.
     write_ready(&mut encoded)?;
     writer.finish()?;
     Ok(())
@@ -230,5 +388,116 @@ mod tests {
             .unwrap();
         assert_eq!(back.schema(), frame.schema());
         assert_eq!(back.height(), 0);
+    }
+
+    /// A table of several row groups, with nulls and a zoned time, as Polars writes it (zstd).
+    fn stored_table(rows: usize) -> (DataFrame, Vec<u8>) {
+        let mut frame = df!(
+            "merchant_id" => (0..rows).map(|i| (i % 9 != 0).then(|| format!("m-{}", i % 31))).collect::<Vec<_>>(),
+            "label" => (0..rows).map(|i| (i % 2) as i8).collect::<Vec<_>>(),
+            "score" => (0..rows).map(|i| (i % 5 != 0).then_some(i as f64 / 7.0)).collect::<Vec<_>>(),
+            "flag" => (0..rows).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        frame
+            .with_column(
+                Series::new(
+                    "at".into(),
+                    (0..rows as i64).map(|i| i * 60_000).collect::<Vec<_>>(),
+                )
+                .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+                .into_column(),
+            )
+            .unwrap();
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(rows / 3))
+            .finish(&mut frame)
+            .unwrap();
+        (frame, bytes)
+    }
+
+    fn codecs(bytes: &[u8]) -> Vec<Vec<polars_parquet::parquet::compression::Compression>> {
+        let metadata = read_metadata(&mut Cursor::new(bytes)).unwrap();
+        metadata
+            .row_groups
+            .iter()
+            .map(|group| {
+                group
+                    .parquet_columns()
+                    .iter()
+                    .map(|c| c.compression())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stored_columns_are_copied_beside_new_ones_in_their_row_groups() {
+        use polars_parquet::parquet::compression::Compression;
+        let rows = 10_000;
+        let (table, bytes) = stored_table(rows);
+        let stored = StoredColumns::read(&Buffer::from(bytes.clone()))
+            .unwrap()
+            .expect("a table Polars wrote can be copied");
+        assert_eq!(
+            stored.names().collect::<Vec<_>>(),
+            ["merchant_id", "label", "score", "flag", "at"]
+        );
+        let added = df!(
+            "restaurant__orders_7d" => (0..rows).map(|i| (i % 4 != 0).then_some(i as i64)).collect::<Vec<_>>(),
+            "restaurant__last_status" => (0..rows).map(|i| ["PLACED", "CONCLUDED"][i % 2]).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let mut set = Vec::new();
+        stored
+            .write_beside(&added, ParquetCompression::Snappy, &mut set)
+            .unwrap();
+
+        let back = ParquetReader::new(Cursor::new(set.as_slice()))
+            .finish()
+            .unwrap();
+        let expected = table.hstack(added.columns()).unwrap();
+        assert!(back.equals_missing(&expected), "{back} against {expected}");
+        // The table's row groups kept; its chunks still zstd (copied), the new ones Snappy (or
+        // uncompressed, where Snappy barely shrinks them).
+        let (theirs, ours) = (codecs(&bytes), codecs(&set));
+        assert_eq!(ours.len(), 3, "{ours:?}");
+        assert_eq!(ours.len(), theirs.len());
+        for (ours, theirs) in ours.iter().zip(&theirs) {
+            assert_eq!(ours[..5], theirs[..], "copied as stored");
+            assert!(theirs.iter().all(|c| *c == Compression::Zstd));
+            assert!(ours[5..].contains(&Compression::Snappy), "{ours:?}");
+            assert!(!ours[5..].contains(&Compression::Zstd), "{ours:?}");
+        }
+    }
+
+    #[test]
+    fn columns_beside_stored_ones_must_have_as_many_rows() {
+        let (_, bytes) = stored_table(100);
+        let stored = StoredColumns::read(&Buffer::from(bytes)).unwrap().unwrap();
+        let added = df!("x" => [1i64, 2, 3]).unwrap();
+        let error = stored
+            .write_beside(&added, ParquetCompression::Snappy, &mut Vec::new())
+            .unwrap_err();
+        assert!(error.to_string().contains("3 rows beside 100"), "{error}");
+    }
+
+    #[test]
+    fn a_table_without_page_statistics_or_with_nested_columns_is_not_copied() {
+        let (mut table, _) = stored_table(100);
+        let mut bare = Vec::new();
+        ParquetWriter::new(&mut bare)
+            .with_statistics(StatisticsOptions::empty())
+            .finish(&mut table)
+            .unwrap();
+        assert!(StoredColumns::read(&Buffer::from(bare)).unwrap().is_none());
+
+        let mut nested =
+            df!("ids" => [Series::new("".into(), [1i64, 2]), Series::new("".into(), [3i64])])
+                .unwrap();
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes).finish(&mut nested).unwrap();
+        assert!(StoredColumns::read(&Buffer::from(bytes)).unwrap().is_none());
     }
 }

@@ -29,12 +29,17 @@ use larder_domain::{
 };
 use larder_usecases::{ObjectStore, SetCompression};
 use polars::prelude::*;
+use polars_buffer::Buffer;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    LakeError, bronze::date_partitions, cores::map_on_cores, history::MEMBER_HASH, names::Names,
-    parquet_file,
+    LakeError,
+    bronze::date_partitions,
+    cores::map_on_cores,
+    history::MEMBER_HASH,
+    names::Names,
+    parquet_file::{self, StoredColumns},
 };
 
 /// A finished training set, written to its sink.
@@ -69,11 +74,10 @@ pub async fn build_training_set<W: std::io::Write + Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let invalid = |e: TrainingSetError| LakeError::Invalid(e.to_string());
         let started = std::time::Instant::now();
-        let table = read_entity_table(&entities.name, entities.bytes).map_err(invalid)?;
-        tracing::debug!(read = ?started.elapsed(), rows = table.height(), "entity table");
-        let columns = table.width();
-        let mut frame =
-            compute_training_set(&lake_dir, &views, table, &features).map_err(invalid)?;
+        let table = SetTable::read(entities, &views, &features).map_err(invalid)?;
+        let (rows, copied) = (table.rows.height(), table.stored.is_some());
+        tracing::debug!(read = ?started.elapsed(), rows, copied, "entity table");
+        let added = feature_columns(&lake_dir, &views, &table.rows, &features).map_err(invalid)?;
         let started = std::time::Instant::now();
         let compression = match compression {
             SetCompression::Snappy => ParquetCompression::Snappy,
@@ -85,18 +89,106 @@ pub async fn build_training_set<W: std::io::Write + Send + 'static>(
             SetCompression::Lz4 => ParquetCompression::Lz4Raw,
             SetCompression::None => ParquetCompression::Uncompressed,
         };
-        parquet_file::write(&mut frame, compression, &mut sink)
-            .and_then(|()| Ok(sink.flush()?))
-            .map_err(|e| LakeError::Encode(e.to_string()))?;
-        tracing::debug!(written = ?started.elapsed(), "training set encoded and written");
         let set = TrainingSet {
-            rows: frame.height(),
-            feature_columns: frame.width() - columns,
+            rows: added.height(),
+            feature_columns: added.width(),
         };
+        table.write_with(added, compression, &mut sink)?;
+        sink.flush().map_err(encode)?;
+        tracing::debug!(written = ?started.elapsed(), "training set encoded and written");
         Ok((set, sink))
     })
     .await
-    .map_err(|e| LakeError::Encode(e.to_string()))?
+    .map_err(encode)?
+}
+
+/// An entity table read for a training set.
+struct SetTable {
+    /// The table's columns that the features read (all of them when `stored` is `None`).
+    rows: DataFrame,
+    /// A Parquet table's own columns as it stores them, when they can be copied into the set:
+    /// most of a set's bytes are the table's own columns, and copying spares decoding and
+    /// encoding them.
+    stored: Option<StoredColumns>,
+    /// The table's name and bytes, should it have to be read whole after all.
+    source: (String, Buffer<u8>),
+}
+
+impl SetTable {
+    fn read(
+        table: EntityTable,
+        views: &FeatureViews,
+        features: &[String],
+    ) -> Result<Self, TrainingSetError> {
+        let bytes = Buffer::from(table.bytes);
+        let stored = if is_csv(&table.name) {
+            None
+        } else {
+            StoredColumns::read(&bytes).map_err(|e| TrainingSetError::BadTable(e.to_string()))?
+        };
+        let rows = match &stored {
+            Some(stored) => {
+                let read = columns_read(views, features)?;
+                let columns = stored.names().filter(|name| read.contains(name));
+                read_parquet(&bytes, Some(columns.map(str::to_owned).collect()))?
+            }
+            None => read_entity_table(&table.name, &bytes)?,
+        };
+        Ok(Self {
+            rows,
+            stored,
+            source: (table.name, bytes),
+        })
+    }
+
+    /// Writes to `sink` the set: the table with the columns `added`, compressed with
+    /// `compression` (the table's columns copied as they are stored, where they can be).
+    fn write_with(
+        self,
+        added: DataFrame,
+        compression: ParquetCompression,
+        sink: &mut impl std::io::Write,
+    ) -> Result<(), LakeError> {
+        let replaced =
+            |stored: &StoredColumns| stored.names().any(|name| added.column(name).is_ok());
+        let mut set = self.rows;
+        match self.stored {
+            Some(stored) if !replaced(&stored) => {
+                return stored
+                    .write_beside(&added, compression, sink)
+                    .map_err(encode);
+            }
+            // A column of the table is replaced: the set is the table read whole, decoded.
+            Some(_) => {
+                let (name, bytes) = &self.source;
+                set = read_entity_table(name, bytes)
+                    .map_err(|e| LakeError::Invalid(e.to_string()))?;
+            }
+            None => {}
+        }
+        for column in added.into_columns() {
+            set.with_column(column).map_err(encode)?;
+        }
+        parquet_file::write(&mut set, compression, sink).map_err(encode)
+    }
+}
+
+/// The entity table's columns that `features` read: each row's time and their views' keys.
+fn columns_read<'a>(
+    views: &'a FeatureViews,
+    features: &[String],
+) -> Result<Vec<&'a str>, TrainingSetError> {
+    let mut columns = vec![EVENT_TIMESTAMP];
+    for (view, _) in views.select(features)? {
+        if !columns.contains(&view.key.as_str()) {
+            columns.push(&view.key);
+        }
+    }
+    Ok(columns)
+}
+
+fn encode(e: impl std::fmt::Display) -> LakeError {
+    LakeError::Encode(e.to_string())
 }
 
 /// The entity table's time column.
@@ -125,14 +217,12 @@ fn gold(e: impl std::fmt::Display) -> TrainingSetError {
 ///
 /// # Errors
 /// [`TrainingSetError::BadTable`] when the bytes do not hold such a table.
-pub fn read_entity_table(name: &str, bytes: Vec<u8>) -> Result<DataFrame, TrainingSetError> {
-    let bad = |e: &dyn std::fmt::Display| TrainingSetError::BadTable(e.to_string());
-    if !name.to_ascii_lowercase().ends_with(".csv") {
-        return ParquetReader::new(std::io::Cursor::new(bytes))
-            .finish()
-            .map_err(|e| bad(&e));
+pub fn read_entity_table(name: &str, bytes: &[u8]) -> Result<DataFrame, TrainingSetError> {
+    if !is_csv(name) {
+        return read_parquet(bytes, None);
     }
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let bad = |e: &dyn std::fmt::Display| TrainingSetError::BadTable(e.to_string());
+    let mut reader = csv::Reader::from_reader(bytes);
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| bad(&e))?
@@ -153,6 +243,18 @@ pub fn read_entity_table(name: &str, bytes: Vec<u8>) -> Result<DataFrame, Traini
         .map(|(name, values)| infer_column(name, values))
         .collect();
     DataFrame::new_infer_height(columns).map_err(|e| bad(&e))
+}
+
+fn is_csv(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".csv")
+}
+
+/// The `columns` (all when `None`) of a Parquet entity table.
+fn read_parquet(bytes: &[u8], columns: Option<Vec<String>>) -> Result<DataFrame, TrainingSetError> {
+    ParquetReader::new(std::io::Cursor::new(bytes))
+        .with_columns(columns)
+        .finish()
+        .map_err(|e| TrainingSetError::BadTable(e.to_string()))
 }
 
 /// A CSV column as integers when every value is one, else floats, else text.
@@ -245,8 +347,22 @@ pub fn compute_training_set(
     mut entities: DataFrame,
     features: &[String],
 ) -> Result<DataFrame, TrainingSetError> {
+    let added = feature_columns(lake_dir, views, &entities, features)?;
+    for column in added.into_columns() {
+        entities.with_column(column).map_err(gold)?;
+    }
+    Ok(entities)
+}
+
+/// The columns [`compute_training_set`] adds to `entities`.
+fn feature_columns(
+    lake_dir: &Path,
+    views: &FeatureViews,
+    entities: &DataFrame,
+    features: &[String],
+) -> Result<DataFrame, TrainingSetError> {
     let selected = views.select(features)?;
-    let times = row_times(&entities)?;
+    let times = row_times(entities)?;
     let newest_date = times
         .iter()
         .flatten()
@@ -261,19 +377,18 @@ pub fn compute_training_set(
             None => by_view.push((view, vec![feature])),
         }
     }
+    let mut added = Vec::new();
     // One view at a time, spread over every core: its history is the memory that counts.
     for (view, wanted) in by_view {
         let started = std::time::Instant::now();
-        let keys = row_keys(&entities, view)?;
+        let keys = row_keys(entities, view)?;
         let history = ViewHistory::read(lake_dir, view, &keys, newest_date.as_deref())?;
         let read = started.elapsed();
-        for column in history.evaluate(view, &wanted, &times) {
-            entities.with_column(column).map_err(gold)?;
-        }
+        added.extend(history.evaluate(view, &wanted, &times));
         let evaluated = started.elapsed() - read;
         tracing::debug!(view = %view.name, ?read, ?evaluated, "training set view");
     }
-    Ok(entities)
+    DataFrame::new_infer_height(added).map_err(gold)
 }
 
 /// Feature name of the entity touches in the gold `changes` table.
