@@ -99,9 +99,11 @@ impl StoredColumns {
                 for page in get_page_iterator(column, reader, Vec::new(), usize::MAX)? {
                     let mut page = page?;
                     if let CompressedPage::Data(data) = &mut page {
+                        // Statistics this reader cannot read (of a type it has none for) are
+                        // as good as none: the table is then decoded, as it always could be.
                         let indexed = data
                             .statistics()
-                            .transpose()?
+                            .and_then(Result::ok)
                             .is_some_and(|s| s.serialize().null_count.is_some());
                         if !indexed {
                             return Ok(None);
