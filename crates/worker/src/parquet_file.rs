@@ -5,7 +5,8 @@
 //! Here every (row group, column) is encoded and compressed on its own, on every core, and each
 //! row group is written as soon as all its columns are ready, while later ones are still being
 //! encoded: byte for byte the file Polars' own writer makes, but that Snappy and LZ4 leave
-//! uncompressed a column chunk they barely shrink.
+//! uncompressed a column chunk they barely shrink. Another file's column chunks can be written
+//! beside them as that file stores them, pages copied without decoding ([`StoredColumns`]).
 
 use std::{
     io::{Cursor, Write},

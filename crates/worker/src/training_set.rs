@@ -75,9 +75,10 @@ pub async fn build_training_set<W: std::io::Write + Send + 'static>(
         let invalid = |e: TrainingSetError| LakeError::Invalid(e.to_string());
         let started = std::time::Instant::now();
         let table = SetTable::read(entities, &views, &features).map_err(invalid)?;
-        let (rows, copied) = (table.rows.height(), table.stored.is_some());
+        let (rows, copied) = (table.decoded.height(), table.stored.is_some());
         tracing::debug!(read = ?started.elapsed(), rows, copied, "entity table");
-        let added = feature_columns(&lake_dir, &views, &table.rows, &features).map_err(invalid)?;
+        let added =
+            feature_columns(&lake_dir, &views, &table.decoded, &features).map_err(invalid)?;
         let started = std::time::Instant::now();
         let compression = match compression {
             SetCompression::Snappy => ParquetCompression::Snappy,
@@ -105,7 +106,7 @@ pub async fn build_training_set<W: std::io::Write + Send + 'static>(
 /// An entity table read for a training set.
 struct SetTable {
     /// The table's columns that the features read (all of them when `stored` is `None`).
-    rows: DataFrame,
+    decoded: DataFrame,
     /// A Parquet table's own columns as it stores them, when they can be copied into the set:
     /// most of a set's bytes are the table's own columns, and copying spares decoding and
     /// encoding them.
@@ -126,7 +127,7 @@ impl SetTable {
         } else {
             StoredColumns::read(&bytes).map_err(|e| TrainingSetError::BadTable(e.to_string()))?
         };
-        let rows = match &stored {
+        let decoded = match &stored {
             Some(stored) => {
                 let read = columns_read(views, features)?;
                 let columns = stored.names().filter(|name| read.contains(name));
@@ -135,7 +136,7 @@ impl SetTable {
             None => read_entity_table(&table.name, &bytes)?,
         };
         Ok(Self {
-            rows,
+            decoded,
             stored,
             source: (table.name, bytes),
         })
@@ -151,7 +152,7 @@ impl SetTable {
     ) -> Result<(), LakeError> {
         let replaced =
             |stored: &StoredColumns| stored.names().any(|name| added.column(name).is_ok());
-        let mut set = self.rows;
+        let mut set = self.decoded;
         match self.stored {
             Some(stored) if !replaced(&stored) => {
                 return stored
