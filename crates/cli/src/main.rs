@@ -60,7 +60,8 @@ struct TrainingSetArgs {
     /// Output Parquet file (local or s3://).
     #[arg(long)]
     out: String,
-    /// The output's compression: snappy, zstd (smallest, slowest to write), lz4 or none.
+    /// The output's compression: snappy, zstd (smallest, slowest to write), lz4 or none (a
+    /// Parquet entity table's own columns are copied as it stores them).
     #[arg(long, default_value = "snappy")]
     compression: larder_usecases::SetCompression,
 }

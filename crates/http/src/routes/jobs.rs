@@ -88,7 +88,8 @@ pub struct TrainingSetBody {
     pub features: Vec<String>,
     /// The output's key in the lake (`.parquet`); default `training-sets/{id}.parquet`.
     pub out: Option<String>,
-    /// `snappy` (default), `zstd` (smallest, slowest to write), `lz4` or `none`.
+    /// `snappy` (default), `zstd` (smallest, slowest to write), `lz4` or `none`: the codec of the
+    /// feature columns, and of a CSV table's columns (a Parquet table's are copied as stored).
     pub compression: Option<String>,
 }
 
