@@ -165,8 +165,8 @@ async fn merge(
     };
     let (bytes, rows) = tokio::task::spawn_blocking(move || concatenate(contents))
         .await
-        .map_err(|e| LakeError::Encode(e.to_string()))?
-        .map_err(|e| LakeError::Encode(e.to_string()))?;
+        .map_err(LakeError::encode)?
+        .map_err(LakeError::encode)?;
     let key = format!("{partition}/{first}_{last}.parquet");
     store.put(&key, bytes).await?;
     Ok(Some((key, rows)))

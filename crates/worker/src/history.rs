@@ -43,10 +43,6 @@ struct Logged {
     order: (i64, i64),
 }
 
-fn encode(e: impl std::fmt::Display) -> LakeError {
-    LakeError::Encode(e.to_string())
-}
-
 /// The event dates of the bronze partitions of any source under `lake_dir`, oldest first.
 fn bronze_dates(lake_dir: &Path) -> BTreeSet<String> {
     Source::ALL
@@ -59,28 +55,28 @@ fn bronze_dates(lake_dir: &Path) -> BTreeSet<String> {
 /// Reads the bronze rows of `source` for event date `date` under `lake_dir` as events.
 fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged>, LakeError> {
     let dir = lake_dir.join(format!("bronze/{source}/date={date}"));
-    let frame = read_partitions(&[dir], &[]).map_err(encode)?;
+    let frame = read_partitions(&[dir], &[]).map_err(LakeError::encode)?;
     let Some(frame) = frame else {
         return Ok(Vec::new());
     };
     let ingested = frame
         .column("_ingested_at")
-        .map_err(encode)?
+        .map_err(LakeError::encode)?
         .cast(&DataType::Int64)
-        .map_err(encode)?;
-    let ingested = ingested.i64().map_err(encode)?;
+        .map_err(LakeError::encode)?;
+    let ingested = ingested.i64().map_err(LakeError::encode)?;
     let seq = frame
         .column("_stream_seq")
-        .map_err(encode)?
+        .map_err(LakeError::encode)?
         .i64()
-        .map_err(encode)?
+        .map_err(LakeError::encode)?
         .clone();
     let mut records: Vec<Map<String, Value>> = vec![Map::new(); frame.height()];
     for (field, kind) in source.fields() {
-        let column = frame.column(field).map_err(encode)?;
+        let column = frame.column(field).map_err(LakeError::encode)?;
         match kind {
             FieldType::Text => {
-                let values = column.str().map_err(encode)?;
+                let values = column.str().map_err(LakeError::encode)?;
                 for (i, record) in records.iter_mut().enumerate() {
                     if let Some(v) = values.get(i) {
                         record.insert((*field).to_owned(), Value::String(v.to_owned()));
@@ -88,8 +84,8 @@ fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged
                 }
             }
             FieldType::Integer | FieldType::Time => {
-                let values = column.cast(&DataType::Int64).map_err(encode)?;
-                let values = values.i64().map_err(encode)?;
+                let values = column.cast(&DataType::Int64).map_err(LakeError::encode)?;
+                let values = values.i64().map_err(LakeError::encode)?;
                 for (i, record) in records.iter_mut().enumerate() {
                     let Some(v) = values.get(i) else { continue };
                     let value = if *kind == FieldType::Time {
@@ -105,7 +101,7 @@ fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged
                 }
             }
             FieldType::Float => {
-                let values = column.f64().map_err(encode)?;
+                let values = column.f64().map_err(LakeError::encode)?;
                 for (i, record) in records.iter_mut().enumerate() {
                     if let Some(v) = values.get(i) {
                         record.insert((*field).to_owned(), Value::from(v));
@@ -113,7 +109,7 @@ fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged
                 }
             }
             FieldType::Boolean => {
-                let values = column.bool().map_err(encode)?;
+                let values = column.bool().map_err(LakeError::encode)?;
                 for (i, record) in records.iter_mut().enumerate() {
                     if let Some(v) = values.get(i) {
                         record.insert((*field).to_owned(), Value::Bool(v));
@@ -126,7 +122,7 @@ fn read_events(lake_dir: &Path, source: Source, date: &str) -> Result<Vec<Logged
         .into_iter()
         .enumerate()
         .map(|(i, record)| {
-            let event = Event::parse(source, &Value::Object(record)).map_err(encode)?;
+            let event = Event::parse(source, &Value::Object(record)).map_err(LakeError::encode)?;
             Ok(Logged {
                 event,
                 order: (ingested.get(i).unwrap_or(0), seq.get(i).unwrap_or(0)),
@@ -632,7 +628,7 @@ fn date_history(
         let Some(history) = histories.remove(view.name.as_str()) else {
             continue;
         };
-        for (table, mut frame) in history.frames().map_err(encode)? {
+        for (table, mut frame) in history.frames().map_err(LakeError::encode)? {
             // Most dates hold nothing for most tables (a consumer created that day): no object
             // rather than an empty one.
             if frame.height() == 0 {
@@ -640,8 +636,8 @@ fn date_history(
             }
             // LZ4 rather than zstd: every training set reads gold back, and decompressing it
             // was 8 % of a training set's CPU; LZ4 files are about 1.6 times the bytes.
-            let bytes =
-                parquet_file::encode(&mut frame, ParquetCompression::Lz4Raw).map_err(encode)?;
+            let bytes = parquet_file::encode(&mut frame, ParquetCompression::Lz4Raw)
+                .map_err(LakeError::encode)?;
             send(GoldObject {
                 key: gold_key(&view.name, table, date),
                 bytes,
@@ -686,7 +682,7 @@ pub async fn run_feature_history(
             receiver.close();
         }
     }
-    let events = compute.await.map_err(encode)?;
+    let events = compute.await.map_err(LakeError::encode)?;
     if let Some(e) = put_error {
         return Err(e.into());
     }

@@ -131,8 +131,8 @@ impl JobDeps {
                     ParquetReader::new(std::io::Cursor::new(bytes)).finish()
                 })
                 .await
-                .map_err(|e| LakeError::Encode(e.to_string()))?
-                .map_err(|e| LakeError::Encode(e.to_string()))?;
+                .map_err(LakeError::encode)?
+                .map_err(LakeError::encode)?;
                 let written = materialize_simple_feature(&frame, self.features.as_ref()).await?;
                 Ok(json!({"rows_in": frame.height(), "rows_out": written, "objects_written": 0}))
             }

@@ -21,6 +21,11 @@ pub enum LakeError {
 }
 
 impl LakeError {
+    /// [`LakeError::Encode`] with the text of `e`.
+    pub(crate) fn encode(e: impl std::fmt::Display) -> Self {
+        LakeError::Encode(e.to_string())
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(self, LakeError::Store(_))
     }
@@ -93,7 +98,7 @@ async fn flush_batches(
         let (first, last) = (first.id.clone(), last.id.clone());
         let encoded = tokio::task::spawn_blocking(move || encode(source, &entries, &first, &last))
             .await
-            .map_err(|e| LakeError::Encode(e.to_string()))??;
+            .map_err(LakeError::encode)??;
         for (key, bytes) in encoded.objects {
             store.put(&key, bytes).await?;
             summary.objects.push(key);
@@ -128,7 +133,7 @@ fn encode(
     }
     let mut objects = Vec::with_capacity(by_date.len());
     for (date, rows) in by_date {
-        let bytes = to_parquet(source, &rows).map_err(|e| LakeError::Encode(e.to_string()))?;
+        let bytes = to_parquet(source, &rows).map_err(LakeError::encode)?;
         objects.push((bronze_key(source, date, first, last), bytes));
     }
     Ok(Encoded {

@@ -166,10 +166,10 @@ pub async fn run_simple_feature(
     let (mut frame, orders_in) =
         tokio::task::spawn_blocking(move || compute_simple_feature(&lake_dir, computed_at))
             .await
-            .map_err(|e| LakeError::Encode(e.to_string()))?
-            .map_err(|e| LakeError::Encode(e.to_string()))?;
+            .map_err(LakeError::encode)?
+            .map_err(LakeError::encode)?;
     let bytes = parquet_file::encode(&mut frame, ParquetCompression::default())
-        .map_err(|e| LakeError::Encode(e.to_string()))?;
+        .map_err(LakeError::encode)?;
     let results = larder_s3::LocalDirectory::new(results_dir);
     results.put(RESULT_FILE, bytes.clone()).await?;
     store.put(GOLD_KEY, bytes).await?;
@@ -194,25 +194,28 @@ pub async fn materialize_simple_feature(
     frame: &DataFrame,
     features: &dyn BatchFeatureStore,
 ) -> Result<u64, LakeError> {
-    let encode = |e: PolarsError| LakeError::Encode(e.to_string());
-    let cpf = frame.column("cpf").map_err(encode)?.str().map_err(encode)?;
+    let cpf = frame
+        .column("cpf")
+        .map_err(LakeError::encode)?
+        .str()
+        .map_err(LakeError::encode)?;
     let avg = frame
         .column("avg_order_total_amount")
-        .map_err(encode)?
+        .map_err(LakeError::encode)?
         .f64()
-        .map_err(encode)?;
+        .map_err(LakeError::encode)?;
     let orders = frame
         .column("orders")
-        .map_err(encode)?
+        .map_err(LakeError::encode)?
         .cast(&DataType::UInt64)
-        .map_err(encode)?;
-    let orders = orders.u64().map_err(encode)?;
+        .map_err(LakeError::encode)?;
+    let orders = orders.u64().map_err(LakeError::encode)?;
     let computed = frame
         .column("computed_at")
-        .map_err(encode)?
+        .map_err(LakeError::encode)?
         .cast(&DataType::Int64)
-        .map_err(encode)?;
-    let computed = computed.i64().map_err(encode)?;
+        .map_err(LakeError::encode)?;
+    let computed = computed.i64().map_err(LakeError::encode)?;
     let mut rows = Vec::with_capacity(frame.height());
     for i in 0..frame.height() {
         let (Some(cpf), Some(avg)) = (cpf.get(i), avg.get(i)) else {

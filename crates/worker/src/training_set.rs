@@ -95,12 +95,12 @@ pub async fn build_training_set<W: std::io::Write + Send + 'static>(
             feature_columns: added.width(),
         };
         table.write_with(added, compression, &mut sink)?;
-        sink.flush().map_err(encode)?;
+        sink.flush().map_err(LakeError::encode)?;
         tracing::debug!(written = ?started.elapsed(), "training set encoded and written");
         Ok((set, sink))
     })
     .await
-    .map_err(encode)?
+    .map_err(LakeError::encode)?
 }
 
 /// An entity table read for a training set.
@@ -157,7 +157,7 @@ impl SetTable {
             Some(stored) if !replaced(&stored) => {
                 return stored
                     .write_beside(&added, compression, sink)
-                    .map_err(encode);
+                    .map_err(LakeError::encode);
             }
             // A column of the table is replaced: the set is the table read whole, decoded.
             Some(_) => {
@@ -168,9 +168,9 @@ impl SetTable {
             None => {}
         }
         for column in added.into_columns() {
-            set.with_column(column).map_err(encode)?;
+            set.with_column(column).map_err(LakeError::encode)?;
         }
-        parquet_file::write(&mut set, compression, sink).map_err(encode)
+        parquet_file::write(&mut set, compression, sink).map_err(LakeError::encode)
     }
 }
 
@@ -186,10 +186,6 @@ fn columns_read<'a>(
         }
     }
     Ok(columns)
-}
-
-fn encode(e: impl std::fmt::Display) -> LakeError {
-    LakeError::Encode(e.to_string())
 }
 
 /// The entity table's time column.
