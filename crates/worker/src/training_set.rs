@@ -434,18 +434,21 @@ fn partitions(lake_dir: &Path, view: &str, table: &str, newest_date: Option<&str
 }
 
 fn read_file(path: &Path, columns: &[&str]) -> Result<DataFrame, TrainingSetError> {
-    let file = std::fs::File::open(path).map_err(gold)?;
-    ParquetReader::new(file)
+    read_columns(open_file(path)?, columns)
+}
+
+fn open_file(path: &Path) -> Result<ParquetReader<std::fs::File>, TrainingSetError> {
+    Ok(ParquetReader::new(std::fs::File::open(path).map_err(gold)?))
+}
+
+fn read_columns(
+    reader: ParquetReader<std::fs::File>,
+    columns: &[&str],
+) -> Result<DataFrame, TrainingSetError> {
+    reader
         .with_columns(Some(columns.iter().map(|c| (*c).into()).collect()))
         .finish()
         .map_err(gold)
-}
-
-/// The names of the columns of the Parquet file at `path`, from its footer.
-fn file_columns(path: &Path) -> Result<PlHashSet<String>, TrainingSetError> {
-    let file = std::fs::File::open(path).map_err(gold)?;
-    let schema = ParquetReader::new(file).schema().map_err(gold)?;
-    Ok(schema.iter_names().map(|n| n.to_string()).collect())
 }
 
 fn strings<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a StringChunked, TrainingSetError> {
@@ -548,7 +551,7 @@ impl ViewHistory {
             |path| {
                 measure_rows(
                     path,
-                    "value",
+                    &["value"],
                     &entities,
                     &measure_ids,
                     n_measures,
@@ -564,20 +567,21 @@ impl ViewHistory {
             "distinct",
             |path| {
                 // Files written before gold held the members' hashes have their text hashed.
-                if !file_columns(path)?.contains(MEMBER_HASH) {
-                    let hash = |column: &Column| {
+                let hashes = |column: &Column| match column.name().as_str() {
+                    MEMBER_HASH => Ok(column.i64()?.iter().map(|h| Some(h? as u64)).collect()),
+                    _ => {
                         let members = column.str()?.iter();
                         Ok(members.map(|m| Some(xxh3_64(m?.as_bytes()))).collect())
-                    };
-                    return measure_rows(path, "member", &entities, &measure_ids, n_measures, hash);
-                }
+                    }
+                };
+                let value_columns = [MEMBER_HASH, "member"];
                 measure_rows(
                     path,
-                    MEMBER_HASH,
+                    &value_columns,
                     &entities,
                     &measure_ids,
                     n_measures,
-                    |column| Ok(column.i64()?.iter().map(|h| Some(h? as u64)).collect()),
+                    hashes,
                 )
             },
             |parts| gather(parts, groups),
@@ -607,7 +611,8 @@ impl ViewHistory {
                 let ids = |column: &Column| {
                     Ok(column.str()?.iter().map(|v| Some(local.id(v?))).collect())
                 };
-                let rows = measure_rows(path, "value", &entities, &measure_ids, n_measures, ids)?;
+                let rows =
+                    measure_rows(path, &["value"], &entities, &measure_ids, n_measures, ids)?;
                 Ok((rows, local))
             },
             |parts| {
@@ -1045,16 +1050,26 @@ where
 }
 
 /// The rows `(event time, value)` of one measure-keyed gold file, for the entities of the table
-/// only, in runs of one (entity, measure) group among `measures` measures.
+/// only, in runs of one (entity, measure) group among `measures` measures. The value is `values`
+/// of the first of `value_columns` the file holds (the file's footer read once for both).
 fn measure_rows<V: Copy>(
     path: &Path,
-    value_column: &str,
+    value_columns: &[&str],
     entities: &PlHashMap<String, u32>,
     measure_ids: &PlHashMap<&str, u16>,
     measures: usize,
     values: impl FnOnce(&Column) -> PolarsResult<Vec<Option<V>>>,
 ) -> Result<FileRuns<(i64, V)>, TrainingSetError> {
-    let frame = read_file(path, &["entity", "measure", "event_time", value_column])?;
+    let mut reader = open_file(path)?;
+    let schema = reader.schema().map_err(gold)?;
+    // None held: the last, which the read then names as missing.
+    let value_column = value_columns
+        .iter()
+        .find(|c| schema.contains(c))
+        .or(value_columns.last())
+        .copied()
+        .unwrap_or_default();
+    let frame = read_columns(reader, &["entity", "measure", "event_time", value_column])?;
     let (entity, measure) = (strings(&frame, "entity")?, strings(&frame, "measure")?);
     let time = millis(&frame, "event_time")?;
     let values = values(frame.column(value_column).map_err(gold)?).map_err(gold)?;
