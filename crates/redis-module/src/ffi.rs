@@ -508,12 +508,6 @@ impl Context {
         }
     }
 
-    /// Opens hash `name` for reading: None when it does not exist.
-    fn open_hash(&self, name: &[u8]) -> Result<Option<Key<'_>>, String> {
-        let name = self.strings([Arg::Bytes(name)]);
-        self.open(name.raw[0], REDISMODULE_READ, Some(KEYTYPE_HASH))
-    }
-
     /// Opens key `name` for writing (it may be empty).
     fn open_for_writing(
         &self,
@@ -524,22 +518,12 @@ impl Context {
         key.ok_or_else(|| "ERR a key could not be opened for writing".to_owned())
     }
 
-    /// `HMGET key field…` through the key API: each field's value, None where it is absent.
-    pub fn hash_get(&self, key: &[u8], fields: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, String> {
-        let Some(key) = self.open_hash(key)? else {
-            return Ok(vec![None; fields.len()]);
-        };
-        let fields = self.strings(fields.iter().map(|&field| Arg::Bytes(field)));
-        Ok(fields.raw.iter().map(|&field| key.field(field)).collect())
-    }
-
-    /// `HLEN key` through the key API.
-    pub fn hash_len(&self, key: &[u8]) -> Result<usize, String> {
-        let Some(key) = self.open_hash(key)? else {
-            return Ok(0);
-        };
-        // SAFETY: an open key.
-        Ok(unsafe { (self.api.value_length)(key.raw) })
+    /// Opens hash `name` (it may not exist yet) to be read and written through one lookup of the
+    /// key: an entity's hash or a tier's is read, then incremented and written, by one event.
+    pub fn open_hash(&self, name: Arg) -> Result<Hash<'_>, String> {
+        let name = self.strings([name]);
+        let key = self.open_for_writing(name.raw[0], Some(KEYTYPE_HASH))?;
+        Ok(Hash { key, name })
     }
 
     // Writes through the key API. A command called through `RedisModule_Call` costs a fake
@@ -592,64 +576,7 @@ impl Context {
 
     /// `HSET key field value …` (`pairs` alternate fields and values).
     pub fn hash_set(&self, key: Arg, pairs: &[Arg]) -> Result<(), String> {
-        let strings = self.strings(std::iter::once(key).chain(pairs.iter().copied()));
-        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
-        let pairs: Vec<&[Arg]> = pairs.chunks_exact(2).collect();
-        // HSET turns a listpack that is to take a value too long for one into a hash table
-        // before inserting anything; HashSet only on meeting that value, once the pairs before
-        // it went into the listpack. So the longest value goes first — unless its field comes
-        // twice, where the order decides which value stays.
-        let longest = (0..pairs.len()).max_by_key(|&i| pairs[i][1].bytes().len());
-        let first = longest.filter(|&i| {
-            let field = pairs[i][0].bytes();
-            pairs.iter().filter(|pair| pair[0].bytes() == field).count() == 1
-        });
-        let order = first
-            .into_iter()
-            .chain((0..pairs.len()).filter(|&i| Some(i) != first));
-        for i in order {
-            opened.set_field(strings.raw[1 + 2 * i], strings.raw[2 + 2 * i]);
-        }
-        self.propagate(c"HSET", &strings.raw, &[])
-    }
-
-    /// `HDEL key field…`, passed on with only the fields the hash held. The key goes with its
-    /// last field.
-    pub fn hash_delete(&self, key: &[u8], fields: &[Vec<u8>]) -> Result<(), String> {
-        let strings = self.strings(
-            std::iter::once(key)
-                .chain(fields.iter().map(Vec::as_slice))
-                .map(Arg::Bytes),
-        );
-        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
-        let mut deleted = vec![strings.raw[0]];
-        for &field in &strings.raw[1..] {
-            if opened.kind() == KEYTYPE_EMPTY {
-                break;
-            }
-            if opened.delete_field(field) {
-                deleted.push(field);
-            }
-        }
-        if deleted.len() == 1 {
-            return Ok(());
-        }
-        self.propagate(c"HDEL", &deleted, &[])
-    }
-
-    /// `HINCRBY key field by`, with HINCRBY's errors.
-    pub fn hash_incr_by(&self, key: &[u8], field: &[u8], by: &[u8]) -> Result<(), String> {
-        let increment = string_to_ll(by).ok_or(NOT_AN_INTEGER)?;
-        let strings = self.strings([Arg::Bytes(key), Arg::Bytes(field), Arg::Bytes(by)]);
-        let opened = self.open_for_writing(strings.raw[0], Some(KEYTYPE_HASH))?;
-        let current = match opened.field(strings.raw[1]) {
-            None => 0,
-            Some(text) => string_to_ll(&text).ok_or("ERR hash value is not an integer")?,
-        };
-        let value = current.checked_add(increment).ok_or(OVERFLOW)?.to_string();
-        let value = self.strings([Arg::Bytes(value.as_bytes())]);
-        opened.set_field(strings.raw[1], value.raw[0]);
-        self.propagate(c"HINCRBY", &strings.raw, &[])
+        self.open_hash(key)?.set(pairs)
     }
 
     /// `ZADD key GT score member`; `score_text` is `score` as the command would be given it.
@@ -964,6 +891,106 @@ impl Drop for Key<'_> {
     fn drop(&mut self) {
         // SAFETY: opened by `Context::open`, closed once.
         unsafe { (self.context.api.close_key)(self.raw) };
+    }
+}
+
+/// A hash open for writing (it may not exist yet): read, incremented and written through the
+/// one lookup that opened it, each write passed on as the command it stands for. Nothing else
+/// may delete the key while it is open (its handle would point at a freed value).
+pub struct Hash<'c> {
+    key: Key<'c>,
+    /// The key's name, for what is passed on.
+    name: Strings<'c>,
+}
+
+impl Hash<'_> {
+    /// `HMGET key field…`: each field's value, None where it is absent.
+    pub fn get(&self, fields: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+        if self.key.kind() == KEYTYPE_EMPTY {
+            return vec![None; fields.len()];
+        }
+        let fields = self
+            .key
+            .context
+            .strings(fields.iter().map(|&field| Arg::Bytes(field)));
+        fields
+            .raw
+            .iter()
+            .map(|&field| self.key.field(field))
+            .collect()
+    }
+
+    /// `HLEN key`.
+    pub fn len(&self) -> usize {
+        // SAFETY: an open key (ValueLength answers 0 for an empty one).
+        unsafe { (self.key.context.api.value_length)(self.key.raw) }
+    }
+
+    /// `HSET key field value …` (`pairs` alternate fields and values).
+    pub fn set(&self, pairs: &[Arg]) -> Result<(), String> {
+        let context = self.key.context;
+        let strings = context.strings(pairs.iter().copied());
+        let pairs: Vec<&[Arg]> = pairs.chunks_exact(2).collect();
+        // HSET turns a listpack that is to take a value too long for one into a hash table
+        // before inserting anything; HashSet only on meeting that value, once the pairs before
+        // it went into the listpack. So the longest value goes first — unless its field comes
+        // twice, where the order decides which value stays.
+        let longest = (0..pairs.len()).max_by_key(|&i| pairs[i][1].bytes().len());
+        let first = longest.filter(|&i| {
+            let field = pairs[i][0].bytes();
+            pairs.iter().filter(|pair| pair[0].bytes() == field).count() == 1
+        });
+        let order = first
+            .into_iter()
+            .chain((0..pairs.len()).filter(|&i| Some(i) != first));
+        for i in order {
+            self.key
+                .set_field(strings.raw[2 * i], strings.raw[2 * i + 1]);
+        }
+        context.propagate(
+            c"HSET",
+            &[&self.name.raw[..], &strings.raw[..]].concat(),
+            &[],
+        )
+    }
+
+    /// `HINCRBY key field by`, with HINCRBY's errors.
+    pub fn incr_by(&self, field: &[u8], by: &[u8]) -> Result<(), String> {
+        let context = self.key.context;
+        let increment = string_to_ll(by).ok_or(NOT_AN_INTEGER)?;
+        let strings = context.strings([Arg::Bytes(field), Arg::Bytes(by)]);
+        let current = match self.key.field(strings.raw[0]) {
+            None => 0,
+            Some(text) => string_to_ll(&text).ok_or("ERR hash value is not an integer")?,
+        };
+        let value = current.checked_add(increment).ok_or(OVERFLOW)?.to_string();
+        let value = context.strings([Arg::Bytes(value.as_bytes())]);
+        self.key.set_field(strings.raw[0], value.raw[0]);
+        context.propagate(
+            c"HINCRBY",
+            &[&self.name.raw[..], &strings.raw[..]].concat(),
+            &[],
+        )
+    }
+
+    /// `HDEL key field…`, passed on with only the fields the hash held. The key goes with its last
+    /// field.
+    pub fn delete(&self, fields: &[Vec<u8>]) -> Result<(), String> {
+        let context = self.key.context;
+        let strings = context.strings(fields.iter().map(|field| Arg::Bytes(field)));
+        let mut deleted = vec![self.name.raw[0]];
+        for &field in &strings.raw {
+            if self.key.kind() == KEYTYPE_EMPTY {
+                break;
+            }
+            if self.key.delete_field(field) {
+                deleted.push(field);
+            }
+        }
+        if deleted.len() == 1 {
+            return Ok(());
+        }
+        context.propagate(c"HDEL", &deleted, &[])
     }
 }
 

@@ -28,8 +28,8 @@ use std::panic::{self, AssertUnwindSafe};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use ffi::{
-    Arg, Context, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString, RedisStr,
-    Reply,
+    Arg, Context, Hash, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString,
+    RedisStr, Reply,
 };
 
 /// A failure is the error reply's text, its code first (`ERR`, `WRONGTYPE`, …). As when a script
@@ -389,7 +389,7 @@ struct EntityWriter<'a> {
     versioned: HashSet<Vec<u8>>,
 }
 
-impl EntityWriter<'_> {
+impl<'a> EntityWriter<'a> {
     /// `rtf_{view}:{key}`: the entity's hash.
     fn entity(&self, view: &[u8], key: &[u8]) -> Vec<u8> {
         [self.prefix, b"rtf_", view, b":", key].concat()
@@ -436,7 +436,8 @@ impl EntityWriter<'_> {
         }
         let fields = compared(ops);
         let names: Vec<&[u8]> = fields.iter().map(|field| field.as_bytes()).collect();
-        let stored = self.redis.hash_get(&hash, &names)?;
+        let opened = self.redis.open_hash(Arg::Bytes(&hash))?;
+        let stored = opened.get(&names);
         let mut current = HashMap::new();
         for (field, value) in fields.into_iter().zip(stored) {
             // `tonumber(stored[i]) or stored[i]`; absent fields stay absent.
@@ -447,6 +448,7 @@ impl EntityWriter<'_> {
         }
         let mut entity = Entity {
             hash,
+            opened: Some(opened),
             version_key: self.tagged(view, key, b"v"),
             current,
             writes: Some(Vec::new()),
@@ -491,8 +493,8 @@ impl EntityWriter<'_> {
                     let field = ["l.", measure].concat();
                     if combine == "add" {
                         let by = number_arg(*value);
-                        let (hash, field) = (&entity.hash, field.as_bytes());
-                        self.redis.hash_incr_by(hash, field, by.as_bytes())?;
+                        let hash = entity.opened(self.redis)?;
+                        hash.incr_by(field.as_bytes(), by.as_bytes())?;
                     } else if improves(combine, entity.number(&field)?, *value) {
                         entity.set(field, LuaValue::Number(*value))?;
                     }
@@ -528,8 +530,8 @@ impl EntityWriter<'_> {
                 }
                 Op::Frequency { measure, value } => {
                     let field = ["c.", measure, ":", value].concat();
-                    self.redis
-                        .hash_incr_by(&entity.hash, field.as_bytes(), b"1")?;
+                    let hash = entity.opened(self.redis)?;
+                    hash.incr_by(field.as_bytes(), b"1")?;
                 }
                 // What waited on this entity may read it: it is written first.
                 Op::Drain {
@@ -560,7 +562,13 @@ impl EntityWriter<'_> {
 
     /// The script's `tiles` branch: combines the measures into the bucket's tile of every span,
     /// unless the bucket is `retention` or more behind the entity's newest.
-    fn apply_tiles(&self, entity: &mut Entity, view: &[u8], key: &[u8], op: &Tiles) -> Result<()> {
+    fn apply_tiles(
+        &self,
+        entity: &mut Entity<'a>,
+        view: &[u8],
+        key: &[u8],
+        op: &Tiles,
+    ) -> Result<()> {
         let newest_field = ["_mx", &op.tier].concat();
         let newest = entity.number(&newest_field)?;
         let within_retention = newest.is_none_or(|newest| op.bucket > newest - op.retention);
@@ -571,13 +579,16 @@ impl EntityWriter<'_> {
         // The script's `restart`: an entity back after a whole retention holds no tile its prune
         // would keep and none of this event's.
         let restart = newest.is_some_and(|newest| op.bucket - newest >= op.retention);
-        let stored = if restart {
+        if restart {
             self.redis.delete(&tiles)?;
+        }
+        // Every span's tile read at once and written in one HSET, through one lookup of the key.
+        let tier = self.redis.open_hash(Arg::Bytes(&tiles))?;
+        let stored = if restart {
             vec![None; op.fields.len()]
         } else {
-            // Every span's tile read at once and written in one HSET.
             let names: Vec<&[u8]> = op.fields.iter().map(|field| field.as_bytes()).collect();
-            self.redis.hash_get(&tiles, &names)?
+            tier.get(&names)
         };
         let mut merged_tiles = Vec::new();
         for (field, tile) in op.fields.iter().zip(&stored) {
@@ -596,11 +607,12 @@ impl EntityWriter<'_> {
                 .iter()
                 .flat_map(|(field, value)| [Arg::Bytes(field.as_bytes()), Arg::Bytes(value)])
                 .collect();
-            self.redis.hash_set(Arg::Bytes(&tiles), &pairs)?;
+            tier.set(&pairs)?;
         }
         // Checked as a tile of the second span starts (it was absent): a few buckets apart, so a
         // hash passes TABLE_AT by a few fields at most.
-        if stored.get(1).is_none_or(Option::is_none) && self.redis.hash_len(&tiles)? >= TABLE_AT {
+        // (HSETNX leaves the hash's value where it is: `tier` still holds it.)
+        if stored.get(1).is_none_or(Option::is_none) && tier.len() >= TABLE_AT {
             self.redis
                 .write(c"HSETNX", &[&tiles, TABLE_FIELD, TABLE_VALUE])?;
         }
@@ -611,16 +623,23 @@ impl EntityWriter<'_> {
                 && (op.bucket / op.prune_every).floor() > (newest / op.prune_every).floor()
             {
                 let swept = op.prune_every * (newest / op.prune_every).floor() - op.retention;
-                self.prune(&tiles, &op.fields, op.bucket - op.retention, swept)?;
+                self.prune(&tier, &tiles, &op.fields, op.bucket - op.retention, swept)?;
             }
         }
         Ok(())
     }
 
-    /// The script's `prune`: deletes the tiles of tier hash `tiles` that start at or behind bucket
-    /// `line` — by name, those of every span of `fields` that end after `swept`, when they are no
-    /// more than the hash's fields; otherwise those its walk finds.
-    fn prune(&self, tiles: &[u8], fields: &[Text], line: f64, swept: f64) -> Result<()> {
+    /// The script's `prune`: deletes the tiles of tier hash `tier` (named `tiles`) that start at
+    /// or behind bucket `line` — by name, those of every span of `fields` that end after `swept`,
+    /// when they are no more than the hash's fields; otherwise those its walk finds.
+    fn prune(
+        &self,
+        tier: &Hash,
+        tiles: &[u8],
+        fields: &[Text],
+        line: f64,
+        swept: f64,
+    ) -> Result<()> {
         // Per span, the indexes of the candidates: Lua's numeric `for` over doubles, whose bounds
         // are whole numbers.
         let ranges: Vec<(i64, i64, i64)> = fields
@@ -636,7 +655,7 @@ impl EntityWriter<'_> {
             .map(|&(_, first, last)| (last - first + 1).max(0))
             .sum();
         let mut dead = Vec::new();
-        if candidates <= self.redis.hash_len(tiles)? as i64 {
+        if candidates <= tier.len() as i64 {
             for (span, first, last) in ranges {
                 dead.extend((first..=last).map(|index| match span {
                     1 => index.to_string().into_bytes(),
@@ -651,14 +670,16 @@ impl EntityWriter<'_> {
                 }
             }
         }
-        self.redis.hash_delete(tiles, &dead)
+        tier.delete(&dead)
     }
 }
 
 /// One `apply`'s entity: the fields its operations compare against (the script's `current`) and
 /// what they change in its hash (`writes`).
-struct Entity {
+struct Entity<'c> {
     hash: Vec<u8>,
+    /// The hash, open from the read of `current` until it is written.
+    opened: Option<Hash<'c>>,
     version_key: Vec<u8>,
     current: HashMap<String, LuaValue>,
     /// Field-value pairs for one HSET. None once written: nothing may be set after a drain (the
@@ -666,7 +687,7 @@ struct Entity {
     writes: Option<Vec<(String, LuaValue)>>,
 }
 
-impl Entity {
+impl<'c> Entity<'c> {
     /// `current[field]` as an operand of a comparison or arithmetic; None when absent.
     fn number(&self, field: &str) -> Result<Option<f64>> {
         self.current.get(field).map(LuaValue::number).transpose()
@@ -683,9 +704,18 @@ impl Entity {
         Ok(())
     }
 
+    /// The entity's hash, opened again if it was written already.
+    fn opened(&mut self, redis: &'c Context) -> Result<&Hash<'c>> {
+        let opened = match self.opened.take() {
+            Some(opened) => opened,
+            None => redis.open_hash(Arg::Bytes(&self.hash))?,
+        };
+        Ok(self.opened.insert(opened))
+    }
+
     /// The script's `write`: the collected fields in one HSET, and the entity's version key to
     /// `versioned`; once.
-    fn write(&mut self, redis: &Context, versioned: &mut HashSet<Vec<u8>>) -> Result<()> {
+    fn write(&mut self, redis: &'c Context, versioned: &mut HashSet<Vec<u8>>) -> Result<()> {
         let Some(writes) = self.writes.take() else {
             return Ok(());
         };
@@ -696,8 +726,10 @@ impl Entity {
                 .zip(&values)
                 .flat_map(|((field, _), value)| [Arg::Bytes(field.as_bytes()), Arg::Bytes(value)])
                 .collect();
-            redis.hash_set(Arg::Bytes(&self.hash), &pairs)?;
+            self.opened(redis)?.set(&pairs)?;
         }
+        // Closed before anything else writes: a drain's operations may write another entity.
+        self.opened = None;
         versioned.insert(std::mem::take(&mut self.version_key));
         Ok(())
     }
