@@ -382,8 +382,9 @@ struct EntityWriter<'a> {
     prefix: &'a [u8],
     /// The call's clock, in microseconds.
     now_us: f64,
-    /// The version every entity this call changes gets: taken at the first `apply` (a call of
-    /// duplicates changes nothing at all), then the same for all.
+    /// The version every versioned entity this call changes gets: taken at the first `apply` of
+    /// one (a call of duplicates, or of statuses, changes no version at all), then the same for
+    /// all.
     version: Option<Vec<u8>>,
     /// The version keys of the entities this call changed, written together at its end.
     versioned: HashSet<Vec<u8>>,
@@ -431,7 +432,8 @@ impl<'a> EntityWriter<'a> {
     /// The script's `apply`: applies `ops` to entity `key` of `view`.
     fn apply(&mut self, view: &[u8], key: &[u8], ops: &[Op]) -> Result<()> {
         let hash = self.entity(view, key);
-        if self.version.is_none() {
+        let versioned = !ops.iter().any(|op| matches!(op, Op::Unversioned));
+        if versioned && self.version.is_none() {
             self.version = Some(self.next_version()?);
         }
         let fields = compared(ops);
@@ -449,7 +451,7 @@ impl<'a> EntityWriter<'a> {
         let mut entity = Entity {
             hash,
             opened: Some(opened),
-            version_key: self.tagged(view, key, b"v"),
+            version_key: versioned.then(|| self.tagged(view, key, b"v")),
             current,
             writes: Some(Vec::new()),
         };
@@ -554,7 +556,7 @@ impl<'a> EntityWriter<'a> {
                     }
                     self.redis.write(c"DEL", &[&list])?;
                 }
-                Op::Other => {}
+                Op::Unversioned | Op::Other => {}
             }
         }
         entity.write(self.redis, &mut self.versioned)
@@ -680,7 +682,8 @@ struct Entity<'c> {
     hash: Vec<u8>,
     /// The hash, open from the read of `current` until it is written.
     opened: Option<Hash<'c>>,
-    version_key: Vec<u8>,
+    /// None for an entity of a view that keeps no versions.
+    version_key: Option<Vec<u8>>,
     current: HashMap<String, LuaValue>,
     /// Field-value pairs for one HSET. None once written: nothing may be set after a drain (the
     /// script would index its nil `writes`).
@@ -730,7 +733,9 @@ impl<'c> Entity<'c> {
         }
         // Closed before anything else writes: a drain's operations may write another entity.
         self.opened = None;
-        versioned.insert(std::mem::take(&mut self.version_key));
+        if let Some(version_key) = self.version_key.take() {
+            versioned.insert(version_key);
+        }
         Ok(())
     }
 }
@@ -797,6 +802,8 @@ enum Op<'a> {
         view: Text<'a>,
         key: Text<'a>,
     },
+    /// The entity keeps no version (the script's `keeps_version`).
+    Unversioned,
     /// A kind the script has no branch for: it skips it, and so does the port.
     Other,
 }
@@ -977,6 +984,7 @@ impl<'de> Visitor<'de> for OpVisitor {
                 view: text(&mut op, 2)?,
                 key: text(&mut op, 3)?,
             },
+            Some("unversioned") => Op::Unversioned,
             _ => Op::Other,
         };
         while op.next_element::<IgnoredAny>()?.is_some() {}
@@ -1240,9 +1248,10 @@ mod tests {
         let json = br#"[["touch",1546300800000],["last","status","paid",1546300800000],
             ["tiles","m",25771680,1500,60,["25771680","5154336x5"],[["m1","add",1]]],
             ["lifetime","m2","max",1250],["distinct","m3","u1",1546300800000,86400000],
-            ["frequency","m4","card"],["drain","order","o1"],["later"],[5,"x"]]"#;
+            ["frequency","m4","card"],["drain","order","o1"],["later"],[5,"x"],["unversioned"]]"#;
         let ops = decode_ops(json).expect("decodes");
-        assert_eq!(ops.len(), 9);
+        assert_eq!(ops.len(), 10);
+        assert!(matches!(ops[9], Op::Unversioned));
         assert!(matches!(ops[0], Op::Touch { time } if time == 1_546_300_800_000.0));
         assert!(matches!(&ops[2], Op::Tiles(tiles)
             if tiles.fields == ["25771680", "5154336x5"] && tiles.measures[0].combine == "add"));

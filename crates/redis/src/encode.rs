@@ -67,7 +67,12 @@ fn op(op: &StateOp) -> Value {
 
 /// The five script arguments of one group: view, via view, via feature, key, operations.
 pub(crate) fn group_args(update: &EntityUpdate) -> [String; 5] {
-    let ops = Value::Array(update.ops.iter().map(op).collect()).to_string();
+    // An entity of a view without versions says so first, before any operation writes it; a
+    // script or module that does not know the operation skips it and versions the entity, as
+    // before.
+    let unversioned = (!update.versioned).then(|| json!(["unversioned"]));
+    let ops = unversioned.into_iter().chain(update.ops.iter().map(op));
+    let ops = Value::Array(ops.collect()).to_string();
     match &update.target {
         Target::Key(key) => [
             update.view.clone(),

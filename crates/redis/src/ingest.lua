@@ -12,7 +12,8 @@
 --   rtf_{view}:{key}            hash: id, _t (newest event ms), {feature} + _t:{feature} for
 --                               `last`, _mx{m|h} newest bucket per tier, l.{measure} lifetime,
 --                               c.{measure}:{value} frequencies
---   {rtf_{view}:{key}}:v        string: the entity's version
+--   {rtf_{view}:{key}}:v        string: the entity's version (none for a view whose group
+--                               with an `unversioned` operation: see FeatureView::versioned)
 --   {rtf_{view}:{key}}:m|h      hash per tier (minute, hour) of tiles: {index} for one bucket,
 --                               {index}x{span} for `span` buckets, each holding every measure of
 --                               the tier packed as {measure}:{value},… (integers below 2^53)
@@ -112,19 +113,20 @@ local function prune(tiles, line, swept, tile_fields)
   end
 end
 
--- The version every entity this call changes gets ({rtf_{view}:{key}}:v): lookups keep an entity's
--- window totals in memory while its version stays the same, so a version must never be handed
--- out twice. One counter for all entities (an entity deleted and created again cannot repeat
--- one), never behind the clock in microseconds (a Redis emptied, or restored from an older
--- snapshot, does not repeat the versions issued since). Taken at the first change only: a call
--- of duplicates changes nothing at all.
+-- The version every versioned entity this call changes gets ({rtf_{view}:{key}}:v): lookups keep
+-- an entity's window totals in memory while its version stays the same, so a version must never
+-- be handed out twice. One counter for all entities (an entity deleted and created again cannot
+-- repeat one), never behind the clock in microseconds (a Redis emptied, or restored from an older
+-- snapshot, does not repeat the versions issued since). Taken at the first change of a versioned
+-- entity only: a call of duplicates, or of statuses (whose order view keeps no versions),
+-- changes no version at all.
 local version
 -- The version keys of the entities this call changes, written together at its end: a SET per
 -- entity was a seventh of the commands of a replay.
-local versioned = {}
+local versions = {}
 local function write_versions()
   local mset = {}
-  for key in pairs(versioned) do
+  for key in pairs(versions) do
     mset[#mset + 1] = key
     mset[#mset + 1] = version
   end
@@ -162,10 +164,23 @@ end
 
 local HOUR_MS = 3600000
 
+-- Whether the entity of `ops` gets a version: all but those of views that keep none.
+local function keeps_version(ops)
+  for _, op in ipairs(ops) do
+    if op[1] == 'unversioned' then
+      return false
+    end
+  end
+  return true
+end
+
 local apply
 apply = function(view, key, ops)
   local h = entity(view, key)
-  version = version or next_version()
+  local versioned = keeps_version(ops)
+  if versioned then
+    version = version or next_version()
+  end
   local fields = compared(ops)
   local stored = redis.call('HMGET', h, unpack(fields))
   local current = {}
@@ -185,7 +200,9 @@ apply = function(view, key, ops)
       if #writes > 0 then
         redis.call('HSET', h, unpack(writes))
       end
-      versioned[tagged(view, key, 'v')] = true
+      if versioned then
+        versions[tagged(view, key, 'v')] = true
+      end
       writes = nil
     end
   end

@@ -367,7 +367,9 @@ impl LookupService {
     }
 
     /// A full read's hash, distinct counts and window totals, kept when the entity has a version
-    /// to check them against.
+    /// to check them against. Never for a view that keeps no versions ([`FeatureView::versioned`]):
+    /// a version key left from before its windows went would stay as it is while the entity
+    /// changes.
     fn remember(
         &self,
         view: &FeatureView,
@@ -379,7 +381,7 @@ impl LookupService {
         let totals = view.window_totals(&state, as_of_ms);
         state.tiles = Vec::new();
         let version = state.version.take();
-        let versioned = version.is_some();
+        let versioned = version.is_some() && view.versioned();
         let entry = Arc::new(CachedEntity::new(
             version.unwrap_or_default(),
             plan_key,
@@ -600,6 +602,40 @@ mod tests {
         windowed(&service, "r1", later).await;
         windowed(&service, "r2", t()).await;
         windowed(&service, "r2", t()).await;
+    }
+
+    #[tokio::test]
+    async fn an_entity_of_a_view_without_versions_is_read_in_full_whatever_version_it_shows() {
+        // A version key left from when the view had windows stays as it is while the entity
+        // changes: the second lookup must read the new status, not serve the first.
+        let config = json!({"view": [{
+            "name": "order", "key": "order_id", "sources": {"status": "order_id"},
+            "feature": [{"name": "last_status", "agg": "last", "source": "status", "field": "value"}]
+        }]});
+        let views = FeatureViews::from_config(serde_json::from_value(config).unwrap()).unwrap();
+        assert!(!views.view("order").unwrap().versioned());
+        assert!(crate::test_views().view("restaurant").unwrap().versioned());
+        let order = |status: &str| EntityState {
+            fields: [
+                ("id", "o1"),
+                ("_t", "1547942400000"),
+                ("last_status", status),
+                ("_t:last_status", "1547942400000"),
+            ]
+            .into_iter()
+            .map(|(field, value)| (field.to_owned(), value.to_owned()))
+            .collect(),
+            version: Some("7".into()),
+            ..EntityState::default()
+        };
+        let store = store_reading(vec![(false, order("PLACED")), (false, order("CONCLUDED"))]);
+        let service = LookupService::new(Arc::new(store), Arc::new(views), Arc::default(), 10, 100);
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let answer = service.get("order", "o1", Some(t())).await.unwrap();
+            seen.push(answer["last_status"].clone());
+        }
+        assert_eq!(seen, [json!("PLACED"), json!("CONCLUDED")]);
     }
 
     #[tokio::test]

@@ -205,6 +205,21 @@ impl FeatureView {
         self.features.iter().position(|f| f.name == name)
     }
 
+    /// Whether the view's entities carry a version ([`EntityState::version`]): a lookup keeps what
+    /// a full read of a versioned entity found and, while its version stays, reads the version
+    /// alone. That saves reads only where a full read costs more than the version's: a view with
+    /// windows or distinct counts reads tiles and sorted sets beside the hash. A view whose
+    /// features all live in the entity's hash (`last`, lifetime totals, most frequent values) is
+    /// read whole in one command either way, so its entities get no version, which saves the
+    /// ingest a key write per event (the order view's: one per order and per status).
+    ///
+    /// [`EntityState::version`]: super::EntityState::version
+    pub fn versioned(&self) -> bool {
+        self.measures
+            .iter()
+            .any(|measure| !measure.tiers.is_empty() || measure.kind == MeasureKind::Distinct)
+    }
+
     pub fn retention(&self, tier: Tier) -> i64 {
         self.retention
             .iter()

@@ -17,6 +17,8 @@ pub struct EntityUpdate {
     pub view: String,
     pub target: Target,
     pub ops: Vec<StateOp>,
+    /// Whether the entity gets a new version ([`FeatureView::versioned`]).
+    pub versioned: bool,
 }
 
 /// Which entity: known from the event, or found through another view's `last` feature.
@@ -200,6 +202,7 @@ impl FeatureViews {
                     view: view.name.clone(),
                     target,
                     ops,
+                    versioned: view.versioned(),
                 });
             }
         }
