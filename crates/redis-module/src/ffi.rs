@@ -384,6 +384,55 @@ impl Context {
         replicate: bool,
         args: impl IntoIterator<Item = Arg<'a>>,
     ) -> Result<Reply, String> {
+        let reply = self.call_raw(command, replicate, args)?;
+        // SAFETY: a reply RM_Call returned, read before it is freed, freed once (with the
+        // elements of an array, which it owns).
+        unsafe {
+            let owned = self.owned(reply);
+            (self.api.free_call_reply)(reply);
+            owned
+        }
+    }
+
+    /// Calls a command that only reads and answers an array of strings (`HKEYS`), handing each
+    /// element to `each` where it lies in the reply: a walk copies only what it keeps.
+    pub fn read_each(
+        &self,
+        command: &CStr,
+        args: &[&[u8]],
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), String> {
+        let reply = self.call_raw(command, false, args.iter().map(|&arg| Arg::Bytes(arg)))?;
+        // SAFETY: a reply RM_Call returned and its elements, read before it is freed, freed once.
+        unsafe {
+            let walked = match (self.api.call_reply_type)(reply) {
+                REPLY_ARRAY => (0..(self.api.call_reply_length)(reply)).try_for_each(|i| {
+                    let element = (self.api.call_reply_array_element)(reply, i);
+                    match (self.api.call_reply_type)(element) {
+                        REPLY_STRING => {
+                            each(self.reply_bytes(element));
+                            Ok(())
+                        }
+                        _ => Err(format!("ERR expected strings from {command:?}")),
+                    }
+                }),
+                _ => self
+                    .owned(reply)
+                    .and_then(|other| Err(unexpected(&other, "an array of strings"))),
+            };
+            (self.api.free_call_reply)(reply);
+            walked
+        }
+    }
+
+    /// Calls `command` through `RedisModule_Call`: its reply, to be freed, or Err when it could
+    /// not run.
+    fn call_raw<'a>(
+        &self,
+        command: &CStr,
+        replicate: bool,
+        args: impl IntoIterator<Item = Arg<'a>>,
+    ) -> Result<*mut RedisModuleCallReply, String> {
         let strings = self.strings(args);
         // '!' replicates; 'v' passes the arguments as one array and its length. RM_Call grows its
         // argument array by that length minus one, so no arguments go without 'v'.
@@ -409,18 +458,12 @@ impl Context {
         // a key of another cluster slot, …): read before anything can change it.
         let failure = reply.is_null().then(io::Error::last_os_error);
         drop(strings);
-        if let Some(errno) = failure {
-            return Err(format!(
+        match failure {
+            Some(errno) => Err(format!(
                 "ERR {} could not run: {errno}",
                 command.to_string_lossy()
-            ));
-        }
-        // SAFETY: a reply RM_Call returned, read before it is freed, freed once (with the
-        // elements of an array, which it owns).
-        unsafe {
-            let owned = self.owned(reply);
-            (self.api.free_call_reply)(reply);
-            owned
+            )),
+            None => Ok(reply),
         }
     }
 

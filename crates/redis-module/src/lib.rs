@@ -665,12 +665,11 @@ impl<'a> EntityWriter<'a> {
                 }));
             }
         } else {
-            for field in self.redis.read(c"HKEYS", &[tiles])?.array()? {
-                let field = field.bulk()?;
-                if tile_behind(&field).is_some_and(|behind| behind < line) {
-                    dead.push(field);
+            self.redis.read_each(c"HKEYS", &[tiles], |field| {
+                if tile_behind(field).is_some_and(|behind| behind < line) {
+                    dead.push(field.to_vec());
                 }
-            }
+            })?;
         }
         tier.delete(&dead)
     }
