@@ -299,6 +299,14 @@ fn compress_chunk(
 mod tests {
     use super::*;
 
+    /// Adds column `at`, a UTC time every `step_ms` from the epoch, one per row.
+    fn with_utc_times(frame: &mut DataFrame, step_ms: i64) {
+        let times = (0..frame.height() as i64).map(|i| i * step_ms);
+        let at = Series::new("at".into(), times.collect::<Vec<_>>())
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+        frame.with_column(at.into_column()).unwrap();
+    }
+
     #[test]
     fn a_file_over_several_row_groups_is_the_file_polars_writes() {
         let rows = ROW_GROUP_ROWS * 2 + 1_000;
@@ -310,16 +318,7 @@ mod tests {
             "flag" => (0..rows).map(|i| (i % 13 != 0).then_some(i % 2 == 0)).collect::<Vec<_>>(),
         )
         .unwrap();
-        frame
-            .with_column(
-                Series::new(
-                    "at".into(),
-                    (0..rows as i64).map(|i| i * 1_000).collect::<Vec<_>>(),
-                )
-                .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-                .into_column(),
-            )
-            .unwrap();
+        with_utc_times(&mut frame, 1_000);
         let compression = ParquetCompression::Zstd(None);
         let ours = encode(&mut frame, compression).unwrap();
         let mut theirs = Vec::new();
@@ -397,16 +396,7 @@ mod tests {
             "flag" => (0..rows).map(|i| i % 3 == 0).collect::<Vec<_>>(),
         )
         .unwrap();
-        frame
-            .with_column(
-                Series::new(
-                    "at".into(),
-                    (0..rows as i64).map(|i| i * 60_000).collect::<Vec<_>>(),
-                )
-                .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-                .into_column(),
-            )
-            .unwrap();
+        with_utc_times(&mut frame, 60_000);
         let mut bytes = Vec::new();
         ParquetWriter::new(&mut bytes)
             .with_row_group_size(Some(rows / 3))
