@@ -18,8 +18,7 @@ pub struct RedisSettings {
     /// Seconds a `raw_{source}:{id}` hash is kept after its last write; 0 keeps it forever.
     pub raw_ttl_secs: u64,
     /// Seconds an event is remembered for deduplication; 0 remembers it forever. A resend after
-    /// this window is accepted again (and logged again). Kept markers are fields of bucket
-    /// hashes, expiring ones keys: changing it between 0 and a TTL starts deduplication afresh.
+    /// this window is accepted again (and logged again).
     pub dedupe_ttl_secs: u64,
     /// Events per Lua script call; bounds how long one call blocks Redis.
     pub events_per_script: usize,
