@@ -2,11 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use larder_domain::Source;
 use larder_e2e::{
     TestApp, consumer_event, order_event, restaurant_event, status_event, test_settings,
 };
-use larder_redis::KeySpace;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -90,14 +88,6 @@ async fn a_changed_restaurant_is_an_update() {
 }
 
 #[tokio::test]
-async fn ids_sharing_a_dedupe_bucket_are_told_apart() {
-    let app = TestApp::spawn().await;
-    app.assert_ids_sharing_a_dedupe_bucket_are_told_apart()
-        .await;
-    app.cleanup().await;
-}
-
-#[tokio::test]
 async fn a_record_outliving_its_marker_is_replaced() {
     let mut settings = test_settings();
     settings.redis.dedupe_ttl_secs = 3600;
@@ -175,25 +165,17 @@ async fn a_batch_accepts_valid_events_and_reports_each_invalid_one() {
     assert_eq!(app.stream_len("events:status").await, 1);
     // Only s1 was stored. A PLACED status feeds nothing of its restaurant (which counts only
     // CANCELLED ones), so nothing waits on its unknown order to learn the restaurant. The order
-    // view has no windows: its entities keep no version, and the call takes none. Markers are
-    // kept for good: s1's is a field of its bucket's hash, not a key of its own.
-    let bucket = KeySpace::default().dedupe_bucket(Source::Status, "s1");
-    let mut expected = vec![
-        bucket.as_str(),
-        "events:status",
-        "larder:clock",
-        "larder:entities:order",
-        "raw_status:s1",
-        "rtf_order:o1",
-    ];
-    expected.sort_unstable();
-    assert_eq!(app.keys().await, expected);
-    let markers = app.hgetall(&bucket).await;
-    assert_eq!(markers.keys().collect::<Vec<_>>(), ["s1"]);
+    // view has no windows: its entities keep no version, and the call takes none.
     assert_eq!(
-        markers["s1"].as_str().map(str::len),
-        Some(16),
-        "a fingerprint"
+        app.keys().await,
+        [
+            "events:status",
+            "larder:clock",
+            "larder:entities:order",
+            "raw_status:s1",
+            "rtf_order:o1",
+            "seen:status:s1",
+        ]
     );
     app.cleanup().await;
 }

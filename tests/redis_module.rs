@@ -243,16 +243,6 @@ fn walked_tiles(tier: Tier, retention: i64, times: &[i64]) -> (BTreeSet<String>,
 }
 
 #[tokio::test]
-async fn the_module_tells_apart_ids_sharing_a_dedupe_bucket() {
-    let module = spawn_on_module(test_settings()).await;
-    module
-        .assert_ids_sharing_a_dedupe_bucket_are_told_apart()
-        .await;
-    assert_the_replica_holds_exactly_what(&module).await;
-    module.cleanup().await;
-}
-
-#[tokio::test]
 async fn the_module_replaces_a_record_that_outlived_its_marker() {
     let mut settings = test_settings();
     settings.redis.dedupe_ttl_secs = 3600;

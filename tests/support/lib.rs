@@ -8,8 +8,6 @@ use std::{
 
 use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use larder_api::{Application, Settings};
-use larder_domain::Source;
-use larder_redis::KeySpace;
 use serde_json::{Map, Value};
 
 /// The Redis database the tests use, so they never touch the data of `make run` (db 0).
@@ -283,50 +281,6 @@ impl TestApp {
             .query_async(&mut conn)
             .await
             .expect("DEL");
-    }
-
-    /// With markers kept for good (the settings' `dedupe_ttl_secs` 0), ids share bucket hashes:
-    /// two ids of one bucket are told apart — each stored once, a resend of either a duplicate,
-    /// a changed record stored again.
-    pub async fn assert_ids_sharing_a_dedupe_bucket_are_told_apart(&self) {
-        assert_eq!(self.settings.redis.dedupe_ttl_secs, 0);
-        // Found by search: s663 and s908 fall in one of the 2^20 buckets.
-        let bucket = KeySpace::default().dedupe_bucket(Source::Status, "s663");
-        assert_eq!(
-            bucket,
-            KeySpace::default().dedupe_bucket(Source::Status, "s908")
-        );
-        let first = status_event("s663", "o1", "PLACED", "2019-01-17T22:50:06.000Z");
-        let second = status_event("s908", "o1", "REGISTERED", "2019-01-17T22:51:06.000Z");
-        let changed = status_event("s908", "o1", "CONCLUDED", "2019-01-17T22:51:06.000Z");
-        let batch = serde_json::json!([first, second, first, second, changed, changed]);
-        let body: Value = self
-            .post_json("/v1/events/status", &batch)
-            .await
-            .json()
-            .await
-            .expect("JSON");
-        let outcomes: Vec<&str> = body["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .map(|result| result["status"].as_str().expect("a status"))
-            .collect();
-        assert_eq!(
-            outcomes,
-            [
-                "accepted",
-                "accepted",
-                "duplicate",
-                "duplicate",
-                "accepted",
-                "duplicate"
-            ]
-        );
-        let markers = self.hgetall(&bucket).await;
-        assert_eq!(markers.keys().collect::<Vec<_>>(), ["s663", "s908"]);
-        assert_eq!(self.hgetall("raw_status:s908").await["value"], "CONCLUDED");
-        assert_eq!(self.stream_len("events:status").await, 3);
     }
 
     /// Sends restaurant r1 (sent before with `minimum_order_value`) again without that field and

@@ -157,7 +157,7 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
         for _ in 1..=args.number(3)? as u64 {
             let raw_key = args.key_string(k)?;
             let raw = Arg::Held(raw_key);
-            let marker = args.key_string(k + 1)?;
+            let seen = args.key_string(k + 1)?;
             k += 2;
             let fingerprint = args.arg(a)?;
             let (fingerprint_string, id, payload) = (
@@ -171,16 +171,13 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
             a = raw_from + 2 * n_raw;
             let n_groups = args.count(a)?;
             a += 1;
-            let previous = if seen_ttl == 0.0 {
-                swap_kept_marker(redis, marker, id, fingerprint_string)?
-            } else {
-                // A duplicate leaves the marker, and its TTL, as they are.
-                redis.set_string_unless_held(
-                    Arg::Held(marker),
-                    Arg::Held(fingerprint_string),
-                    seen_expiry,
-                )?
-            };
+            // The fingerprint stored for this id; when there is none, or another, this one is
+            // stored. A duplicate leaves the marker, and its TTL, as they are.
+            let previous = redis.set_string_unless_held(
+                Arg::Held(seen),
+                Arg::Held(fingerprint_string),
+                seen_expiry,
+            )?;
             if previous.as_deref() == Some(fingerprint) {
                 outcomes.push(0);
                 a += 5 * n_groups;
@@ -258,22 +255,6 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
         }
     }
     Ok(outcomes)
-}
-
-/// The script's `swap_marker` for markers kept for good, fields of bucket hashes: the
-/// fingerprint `id` had, `fingerprint` stored in its place unless it was that.
-fn swap_kept_marker(
-    redis: &Context,
-    bucket: RedisStr,
-    id: RedisStr,
-    fingerprint: RedisStr,
-) -> Result<Option<Vec<u8>>> {
-    let bucket = redis.open_hash(Arg::Held(bucket))?;
-    let previous = bucket.get(&[id.bytes()]).pop().flatten();
-    if previous.as_deref() != Some(fingerprint.bytes()) {
-        bucket.set(&[Arg::Held(id), Arg::Held(fingerprint)])?;
-    }
-    Ok(previous)
 }
 
 /// `TIME`: seconds and microseconds.

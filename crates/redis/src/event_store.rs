@@ -59,11 +59,7 @@ impl RedisEventStore {
         ];
         for write in writes {
             keys.push(self.keys.raw(source, &write.id));
-            keys.push(if self.settings.dedupe_ttl_secs == 0 {
-                self.keys.dedupe_bucket(source, &write.id)
-            } else {
-                self.keys.seen(source, &write.id)
-            });
+            keys.push(self.keys.seen(source, &write.id));
             args.push(format!("{:016x}", write.fingerprint));
             args.push(write.id.clone());
             args.push(write.payload.clone());

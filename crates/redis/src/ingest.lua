@@ -1,8 +1,6 @@
 -- Applies a chunk of events of one source, each all-or-nothing (a script runs atomically).
 --
--- KEYS: [1] the source's stream, [2] the clock, then per event: raw hash, dedupe marker (the
---       hash `dedupe:{source}:{bucket}` holding the id's marker when markers are kept for good,
---       the string `seen:{source}:{id}` when they expire).
+-- KEYS: [1] the source's stream, [2] the clock, then per event: raw hash, dedupe marker.
 -- ARGV: [1] raw TTL s (0 = keep), [2] dedupe TTL s (0 = keep), [3] number of events,
 --       [4] key prefix, [5] most unflushed log entries (0 = no bound), then per event: fingerprint, id, payload, event time ms, n_raw,
 --       n_raw field/value pairs, n_groups, and per group (one entity of one view): view,
@@ -308,27 +306,6 @@ end
 local seen_expiry = seen_ttl > 0 and { 'EX', ARGV[2] } or {}
 local marker_outlives_raw = seen_ttl == 0 or (raw_ttl > 0 and raw_ttl <= seen_ttl)
 
--- Swaps in the marker of `id`: answers the fingerprint it had (false when it had none) and
--- stores `fingerprint` unless that is it. Kept for good, a marker is a field of a bucket hash,
--- a few dozen bytes in a small hash's compact encoding, where a key of its own costs about 170
--- and a key created per event; only keys expire, so a marker that expires is a key.
-local function swap_marker(marker, id, fingerprint)
-  if seen_ttl == 0 then
-    local previous = redis.call('HGET', marker, id)
-    if previous ~= fingerprint then
-      redis.call('HSET', marker, id, fingerprint)
-    end
-    return previous
-  end
-  -- One command reads the fingerprint and, when there is none, stores this one; NX leaves a
-  -- duplicate's marker, and its TTL, as they are.
-  local previous = redis.call('SET', marker, fingerprint, 'NX', 'GET', unpack(seen_expiry))
-  if previous and previous ~= fingerprint then
-    redis.call('SET', marker, fingerprint, unpack(seen_expiry))
-  end
-  return previous
-end
-
 -- Raw hashes expire without a TTL of their own where they can. While any key has a TTL, Redis
 -- checks every key it finds against its table of expiring keys, and every SET removes the key
 -- from it: a fifth of ingestion's time at full scale (docs/benchmarks.md). So with markers kept
@@ -371,7 +348,7 @@ local k, a = 3, 6
 local out = {}
 local function ingest_events()
   for i = 1, tonumber(ARGV[3]) do
-    local raw, marker = KEYS[k], KEYS[k + 1]
+    local raw, seen = KEYS[k], KEYS[k + 1]
     k = k + 2
     local fingerprint, id, payload, time = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
     local n_raw = tonumber(ARGV[a + 4])
@@ -379,12 +356,17 @@ local function ingest_events()
     a = raw_from + 2 * n_raw
     local n_groups = tonumber(ARGV[a])
     a = a + 1
-    local previous = swap_marker(marker, id, fingerprint)
+    -- One command reads the fingerprint stored for this id and, when there is none, stores this
+    -- one; NX leaves a duplicate's marker, and its TTL, as they are.
+    local previous = redis.call('SET', seen, fingerprint, 'NX', 'GET', unpack(seen_expiry))
     if previous == fingerprint then
       out[i] = 0
       a = a + 5 * n_groups
     else
       -- An update replaces the record: fields it no longer has must not linger.
+      if previous then
+        redis.call('SET', seen, fingerprint, unpack(seen_expiry))
+      end
       if previous or not marker_outlives_raw then
         redis.call('DEL', raw)
       end

@@ -1,11 +1,4 @@
 use larder_domain::{Source, Tier};
-use xxhash_rust::xxh3::xxh3_64;
-
-/// Buckets of kept dedupe markers per source: 2^20, so that a bucket holds about a hundred ids of
-/// a source of a hundred million, within Redis' compact encoding of small hashes (at most 128
-/// fields by default, `hash-max-listpack-entries`); beyond, buckets grow into hash tables, still
-/// correct.
-pub const DEDUPE_BUCKETS: u64 = 1 << 20;
 
 /// The names of larder's Redis keys, all under one prefix.
 #[derive(Debug, Clone, Default)]
@@ -29,19 +22,9 @@ impl KeySpace {
         format!("{}raw_{source}:{id}", self.prefix)
     }
 
-    /// `seen:{source}:{id}`: the fingerprint of the last stored content of this record, while
-    /// markers expire (`redis.dedupe_ttl_secs` above 0): only keys expire.
+    /// `seen:{source}:{id}`: the fingerprint of the last stored content of this record.
     pub fn seen(&self, source: Source, id: &str) -> String {
         format!("{}seen:{source}:{id}", self.prefix)
-    }
-
-    /// `dedupe:{source}:{bucket}`: the hash holding the fingerprint of this record's last stored
-    /// content (field `id`) while markers are kept for good, with those of the other ids of one of
-    /// [`DEDUPE_BUCKETS`] buckets. A field of a small hash costs Redis a few dozen bytes in its
-    /// compact encoding, where a key of its own costs about 170 and a key created per event.
-    pub fn dedupe_bucket(&self, source: Source, id: &str) -> String {
-        let bucket = xxh3_64(id.as_bytes()) % DEDUPE_BUCKETS;
-        format!("{}dedupe:{source}:{bucket:x}", self.prefix)
     }
 
     /// `events:{source}`: the durable event log the lake writer consumes.
