@@ -10,7 +10,8 @@
 #   the jobs again on a kept directory's lake, without generating or replaying.
 #   MODULE=1: the API writes to a Redis of its own (port 6394) with larder's module loaded, so
 #   ingestion runs LARDER.INGEST instead of the script (MODULE=FILE.so: another build of it, a copy
-#   kept to compare against). API_BIN=FILE, WORKER_BIN=FILE: other
+#   kept to compare against), with deploy/docker-compose.yml's hash setting; REDIS_ARGS go to that
+#   redis-server. API_BIN=FILE, WORKER_BIN=FILE: other
 #   builds of larder-api and larder-worker (copies kept to compare against). COMPACT=1 keeps the
 #   worker's hourly compact-bronze cron on (it is off by default here: at minute 30 of an hour
 #   it merges the replay's bronze objects, about 130 s of CPU taken from Redis' cores mid-replay,
@@ -41,8 +42,9 @@ if [ -n "${MODULE:-}" ]; then
     [[ "$MODULE" == *.so ]] && SO="$MODULE"
     redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
     redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --hash-max-listpack-value 4096 \
         --logfile "/tmp/larder-redis-$RPORT.log" \
-        --loadmodule "$(realpath "$SO")"
+        --loadmodule "$(realpath "$SO")" ${REDIS_ARGS:-}
     for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 "${REDIS[@]}" flushdb >/dev/null

@@ -43,7 +43,9 @@ if [ ! -d "$PREFIX" ]; then
 fi
 
 redis-cli -p "$PORT" shutdown nosave 2>/dev/null || true
-redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile "/tmp/larder-redis-$PORT.log" "${LOAD[@]}" ${REDIS_ARGS:-}
+# deploy/docker-compose.yml's hash setting; REDIS_ARGS after it may undo it.
+redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile "/tmp/larder-redis-$PORT.log" \
+    --hash-max-listpack-value 4096 "${LOAD[@]}" ${REDIS_ARGS:-}
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 LARDER__REDIS__URL="redis://127.0.0.1:$PORT/0" LARDER__LOG__LEVEL=warn \
     LARDER__SERVER__BIND="127.0.0.1:$API_PORT" LARDER__REDIS__RAW_TTL_SECS="${RAW_TTL:-60}" \
