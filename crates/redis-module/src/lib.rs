@@ -18,13 +18,14 @@
 //! with C's `%.17g`, `string.format('%d', n)` casts `n` to a C `long`.
 
 mod ffi;
-mod ops;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ffi::c_int;
+use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
-use ops::{Op, Text, Tiles};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use ffi::{
     Arg, Context, Hash, REDISMODULE_ERR, REDISMODULE_OK, RedisModuleCtx, RedisModuleString,
@@ -219,12 +220,12 @@ fn ingest(redis: &Context, args: &[RedisStr]) -> Result<Vec<i64>> {
                 let ops = args.arg(a + 4)?;
                 a += 5;
                 if via_view.is_empty() {
-                    writer.apply(view, key, &ops::decode(ops)?)?;
+                    writer.apply(view, key, &decode_ops(ops)?)?;
                     continue;
                 }
                 let via = writer.entity(via_view, key);
                 match redis.read(c"HGET", &[&via, via_feature])?.nullable_bulk()? {
-                    Some(target) => writer.apply(view, &target, &ops::decode(ops)?)?,
+                    Some(target) => writer.apply(view, &target, &decode_ops(ops)?)?,
                     None => {
                         let pending = [b"pending:".as_slice(), view].concat();
                         redis.write(c"RPUSH", &[&writer.tagged(via_view, key, &pending), ops])?;
@@ -550,7 +551,7 @@ impl<'a> EntityWriter<'a> {
                     let parked: Vec<Vec<u8>> =
                         parked.into_iter().map(Reply::bulk).collect::<Result<_>>()?;
                     for ops in &parked {
-                        let ops = ops::decode(ops)?;
+                        let ops = decode_ops(ops)?;
                         self.apply(waiting_view.as_bytes(), waiting_key.as_bytes(), &ops)?;
                     }
                     self.redis.write(c"DEL", &[&list])?;
@@ -787,6 +788,238 @@ impl LuaValue {
             LuaValue::Text(text) => text.clone(),
         }
     }
+}
+
+/// One operation as encode.rs writes it, `[kind, …]`: the script's `op`, whose `op[n]` is the
+/// array's element n - 1. Strings and numbers are where encode.rs puts them; strings borrow from
+/// the operations' JSON where they can (all but those with escapes).
+enum Op<'a> {
+    Touch {
+        time: f64,
+    },
+    Last {
+        feature: Text<'a>,
+        value: Text<'a>,
+        time: f64,
+    },
+    Tiles(Tiles<'a>),
+    Lifetime {
+        measure: Text<'a>,
+        combine: Text<'a>,
+        value: f64,
+    },
+    Distinct {
+        measure: Text<'a>,
+        member: Text<'a>,
+        time: f64,
+        retention: f64,
+    },
+    Frequency {
+        measure: Text<'a>,
+        value: Text<'a>,
+    },
+    Drain {
+        view: Text<'a>,
+        key: Text<'a>,
+    },
+    /// The entity keeps no version (the script's `keeps_version`).
+    Unversioned,
+    /// A kind the script has no branch for: it skips it, and so does the port.
+    Other,
+}
+
+struct Tiles<'a> {
+    /// The tier's tag (`m`, `h`).
+    tier: Text<'a>,
+    bucket: f64,
+    retention: f64,
+    prune_every: f64,
+    /// The tile holding the bucket in every span, finest first.
+    fields: Vec<Text<'a>>,
+    measures: Vec<TileMeasure<'a>>,
+}
+
+struct TileMeasure<'a> {
+    id: Text<'a>,
+    /// `add`, `min` or `max`.
+    combine: Text<'a>,
+    value: f64,
+}
+
+/// A string of the operations' JSON.
+type Text<'a> = Cow<'a, str>;
+
+/// `cjson.decode` of a group's operations, read straight into [`Op`]s.
+fn decode_ops(json: &[u8]) -> Result<Vec<Op<'_>>> {
+    serde_json::from_slice(json).map_err(|error| format!("ERR malformed operations: {error}"))
+}
+
+impl<'de> Deserialize<'de> for Op<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_seq(OpVisitor)
+    }
+}
+
+/// Reads a JSON string, borrowed from the JSON unless it has escapes (serde's own `Cow<str>`
+/// always copies). Asked for any value (an operation's kind), it reads one of another type as
+/// None and skips it.
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Option<Text<'de>>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(
+        self,
+        text: &'de str,
+    ) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// A JSON string (anything else is an error).
+struct Borrowed<'de>(Text<'de>);
+
+impl<'de> Deserialize<'de> for Borrowed<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let text = deserializer.deserialize_str(TextVisitor)?;
+        text.map(Borrowed)
+            .ok_or_else(|| de::Error::custom("expected a string"))
+    }
+}
+
+/// An operation's kind: a string, or None for any other value (the script has no branch for it).
+struct Kind<'de>(Option<Text<'de>>);
+
+impl<'de> Deserialize<'de> for Kind<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor).map(Kind)
+    }
+}
+
+/// `[id, combine, value]` of a tile's measure.
+impl<'de> Deserialize<'de> for TileMeasure<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let (Borrowed(id), Borrowed(combine), value) =
+            <(Borrowed, Borrowed, f64)>::deserialize(deserializer)?;
+        Ok(TileMeasure { id, combine, value })
+    }
+}
+
+/// Reads `[kind, …]`: the elements each kind has, in encode.rs's order. Elements after those, and
+/// every element of a kind the script has no branch for, are skipped, as the script skips them.
+struct OpVisitor;
+
+impl<'de> Visitor<'de> for OpVisitor {
+    type Value = Op<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an operation [kind, …]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut op: A) -> std::result::Result<Self::Value, A::Error> {
+        let text = |op: &mut A, n| -> std::result::Result<Text<'de>, A::Error> {
+            Ok(element::<Borrowed, _>(op, n)?.0)
+        };
+        let Kind(kind) = element(&mut op, 1)?;
+        let decoded = match kind.as_deref() {
+            Some("touch") => Op::Touch {
+                time: element(&mut op, 2)?,
+            },
+            Some("last") => Op::Last {
+                feature: text(&mut op, 2)?,
+                value: text(&mut op, 3)?,
+                time: element(&mut op, 4)?,
+            },
+            Some("tiles") => Op::Tiles(Tiles {
+                tier: text(&mut op, 2)?,
+                bucket: element(&mut op, 3)?,
+                retention: element(&mut op, 4)?,
+                prune_every: element(&mut op, 5)?,
+                fields: element::<Vec<Borrowed>, _>(&mut op, 6)?
+                    .into_iter()
+                    .map(|Borrowed(field)| field)
+                    .collect(),
+                measures: element(&mut op, 7)?,
+            }),
+            Some("lifetime") => Op::Lifetime {
+                measure: text(&mut op, 2)?,
+                combine: text(&mut op, 3)?,
+                value: element(&mut op, 4)?,
+            },
+            Some("distinct") => Op::Distinct {
+                measure: text(&mut op, 2)?,
+                member: text(&mut op, 3)?,
+                time: element(&mut op, 4)?,
+                retention: element(&mut op, 5)?,
+            },
+            Some("frequency") => Op::Frequency {
+                measure: text(&mut op, 2)?,
+                value: text(&mut op, 3)?,
+            },
+            Some("drain") => Op::Drain {
+                view: text(&mut op, 2)?,
+                key: text(&mut op, 3)?,
+            },
+            Some("unversioned") => Op::Unversioned,
+            _ => Op::Other,
+        };
+        while op.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(decoded)
+    }
+}
+
+/// The operation's next element, `op[n]`: a string, a number (a double, as cjson decodes every
+/// JSON number) or a list, as the kind has it there.
+fn element<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+    op: &mut A,
+    n: usize,
+) -> std::result::Result<T, A::Error> {
+    op.next_element()?
+        .ok_or_else(|| de::Error::custom(format_args!("the operation has no element {n}")))
 }
 
 /// The script's `compared`: the fields of the entity hash that `ops` compare against.
@@ -1063,14 +1296,6 @@ mod tests {
     }
 
     #[test]
-    fn the_fields_operations_compare_against_are_read_with_them() {
-        let json = br#"[["touch",1],["last","status","paid",1],["tiles","m",1,2,3,["1"],[]],
-            ["lifetime","m2","max",1250],["lifetime","m3","add",1],["frequency","m4","card"]]"#;
-        let ops = ops::decode(json).expect("decodes");
-        assert_eq!(compared(&ops), ["id", "_t", "_t:status", "_mxm", "l.m2"]);
-    }
-
-    #[test]
     fn tiles_are_read_from_their_fields() {
         assert_eq!(tile_behind(b"12"), Some(11.0));
         assert_eq!(tile_behind(b"3x5"), Some(10.0));
@@ -1081,5 +1306,33 @@ mod tests {
         assert_eq!(tile_span(b"12"), 1.0);
         assert_eq!(tile_span(b"3x5"), 5.0);
         assert_eq!(tile_span(b"-2x168"), 168.0);
+    }
+
+    #[test]
+    fn operations_decode_as_encode_rs_writes_them() {
+        let json = br#"[["touch",1546300800000],["last","status","paid",1546300800000],
+            ["tiles","m",25771680,1500,60,["25771680","5154336x5"],[["m1","add",1]]],
+            ["lifetime","m2","max",1250],["distinct","m3","u1",1546300800000,86400000],
+            ["frequency","m4","card"],["drain","order","o1"],["later"],[5,"x"],["unversioned"]]"#;
+        let ops = decode_ops(json).expect("decodes");
+        assert_eq!(ops.len(), 10);
+        assert!(matches!(ops[9], Op::Unversioned));
+        assert!(matches!(ops[0], Op::Touch { time } if time == 1_546_300_800_000.0));
+        assert!(matches!(&ops[2], Op::Tiles(tiles)
+            if tiles.fields == ["25771680", "5154336x5"] && tiles.measures[0].combine == "add"));
+        assert!(matches!(ops[7], Op::Other));
+        assert!(matches!(ops[8], Op::Other));
+        assert_eq!(compared(&ops), ["id", "_t", "_t:status", "_mxm", "l.m2"]);
+    }
+
+    #[test]
+    fn strings_with_escapes_decode_as_well_as_borrowed_ones() {
+        let json = br#"[["last","st\"atus","caf\u00e9",1],["frequency","m4","card"]]"#;
+        let ops = decode_ops(json).expect("decodes");
+        assert!(matches!(&ops[0], Op::Last { feature, value, .. }
+            if feature == "st\"atus" && value == "café" && matches!(value, Cow::Owned(_))));
+        assert!(matches!(&ops[1], Op::Frequency { value, .. }
+            if value == "card" && matches!(value, Cow::Borrowed(_))));
+        assert!(decode_ops(br#"[["last",5,"x",1]]"#).is_err());
     }
 }
