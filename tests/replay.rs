@@ -224,6 +224,13 @@ async fn a_replay_through_a_failing_server_still_ends_with_exact_counts() {
         report.total().duplicate > summary.status_duplicates,
         "no answer was lost, the test proves nothing"
     );
+    // Every duplicate beyond the data's own came from an attempt whose answer was lost, and the
+    // report says so.
+    assert!(
+        report.duplicate_on_resend >= report.total().duplicate - summary.status_duplicates,
+        "{}",
+        report.render()
+    );
     assert_store_holds(&app, &summary).await;
     app.cleanup().await;
 }

@@ -42,6 +42,9 @@ pub struct Report {
     pub rejections: BTreeMap<String, (u64, Vec<String>)>,
     /// Why batches could not be delivered, with counts.
     pub failures: BTreeMap<String, u64>,
+    /// Duplicates answered to batches sent again after an attempt without an answer: most are
+    /// events that attempt stored (the rest duplicate rows of the inputs).
+    pub duplicate_on_resend: u64,
     pub elapsed: Duration,
 }
 
@@ -63,9 +66,13 @@ impl Report {
                 accepted,
                 duplicate,
                 rejected,
+                resent,
             } => {
                 counts.accepted += accepted;
                 counts.duplicate += duplicate;
+                if *resent {
+                    self.duplicate_on_resend += duplicate;
+                }
                 counts.rejected += rejected.len() as u64;
                 for rejection in rejected {
                     let (count, examples) = self
@@ -133,6 +140,14 @@ impl Report {
         }
         for (reason, count) in &self.failures {
             let _ = writeln!(out, "undeliverable {count} events: {reason}");
+        }
+        if self.duplicate_on_resend > 0 {
+            let _ = writeln!(
+                out,
+                "duplicate {} answered to batches sent again after an attempt without an answer \
+                 (most stored by that attempt)",
+                self.duplicate_on_resend
+            );
         }
         let seconds = self.elapsed.as_secs_f64();
         let delivered = self.total().accepted + self.total().duplicate + self.total().rejected;

@@ -25,6 +25,9 @@ pub enum Outcome {
         accepted: u64,
         duplicate: u64,
         rejected: Vec<Rejection>,
+        /// Sent before without an answer (a timeout, a 5xx, a lost connection): that attempt may
+        /// have stored events this one then found duplicates.
+        resent: bool,
     },
     /// Given up on: a permanent error (4xx) or retries exhausted.
     Undeliverable { reason: String },
@@ -123,7 +126,7 @@ impl Sender {
             let wait = match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     match response.json::<Answer>().await {
-                        Ok(answer) => return delivered(answer, lines),
+                        Ok(answer) => return delivered(answer, lines, attempt > 0),
                         Err(e) => {
                             last_error = format!("unreadable answer: {e}");
                             None
@@ -173,7 +176,7 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     Some(Duration::from_secs(seconds.min(30)))
 }
 
-fn delivered(answer: Answer, lines: &[Line]) -> Outcome {
+fn delivered(answer: Answer, lines: &[Line], resent: bool) -> Outcome {
     let rejected = answer
         .results
         .iter()
@@ -196,5 +199,6 @@ fn delivered(answer: Answer, lines: &[Line]) -> Outcome {
         accepted: answer.accepted,
         duplicate: answer.duplicate,
         rejected,
+        resent,
     }
 }
