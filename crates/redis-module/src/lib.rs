@@ -1051,11 +1051,15 @@ fn improves(how: &str, current: Option<f64>, value: f64) -> bool {
 /// (`{measure}:{value},…`; absent: None), in place.
 fn merge(tile: &mut Option<Vec<u8>>, id: &str, how: &str, value: f64) -> Result<()> {
     let id = id.as_bytes();
-    let Some(packed) = tile else {
-        let mut packed = Vec::with_capacity(id.len() + 1 + MAX_D_LEN);
+    // `{id}:{value}` at the end of `packed`.
+    let push_measure = |packed: &mut Vec<u8>| {
         packed.extend_from_slice(id);
         packed.push(b':');
         packed.extend_from_slice(format_d_in(value, &mut [0; MAX_D_LEN]));
+    };
+    let Some(packed) = tile else {
+        let mut packed = Vec::with_capacity(id.len() + 1 + MAX_D_LEN);
+        push_measure(&mut packed);
         *tile = Some(packed);
         return Ok(());
     };
@@ -1073,9 +1077,7 @@ fn merge(tile: &mut Option<Vec<u8>>, id: &str, how: &str, value: f64) -> Result<
     };
     let Some(value_start) = value_start else {
         packed.push(b',');
-        packed.extend_from_slice(id);
-        packed.push(b':');
-        packed.extend_from_slice(format_d_in(value, &mut [0; MAX_D_LEN]));
+        push_measure(packed);
         return Ok(());
     };
     let value_end = packed[value_start..]
