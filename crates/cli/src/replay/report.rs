@@ -42,8 +42,9 @@ pub struct Report {
     pub rejections: BTreeMap<String, (u64, Vec<String>)>,
     /// Why batches could not be delivered, with counts.
     pub failures: BTreeMap<String, u64>,
-    /// Duplicates answered to batches sent again after an attempt without an answer: most are
-    /// events that attempt stored (the rest duplicate rows of the inputs).
+    /// Duplicates answered to batches sent again after a failed attempt (a timeout, a 5xx such as
+    /// a full backlog's, a lost connection): most are events that attempt stored before it failed
+    /// (the rest duplicate rows of the inputs).
     pub duplicate_on_resend: u64,
     pub elapsed: Duration,
 }
@@ -144,8 +145,8 @@ impl Report {
         if self.duplicate_on_resend > 0 {
             let _ = writeln!(
                 out,
-                "duplicate {} answered to batches sent again after an attempt without an answer \
-                 (most stored by that attempt)",
+                "duplicate {} answered to batches sent again after a failed attempt (a timeout, \
+                 a 5xx, a lost connection; most stored by that attempt)",
                 self.duplicate_on_resend
             );
         }

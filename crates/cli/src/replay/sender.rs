@@ -25,7 +25,7 @@ pub enum Outcome {
         accepted: u64,
         duplicate: u64,
         rejected: Vec<Rejection>,
-        /// Sent before without an answer (a timeout, a 5xx, a lost connection): that attempt may
+        /// Sent before, and that attempt failed (a timeout, a 5xx, a lost connection): it may
         /// have stored events this one then found duplicates.
         resent: bool,
     },
