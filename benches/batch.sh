@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Batch-side figures: generate ORDERS orders, replay them through the API while larder-worker
-# flushes the event log into a local lake, time the jobs (simple_feature, feature-history) and
+# flushes the event log into a local lake, report Redis' bytes per entity of each view
+# (benches/entity_memory.py), time the jobs (simple_feature, feature-history) and
 # report the worker's peak RSS; then build a ROWS-row training set over every view with
 # `larder training-set` (time, peak RSS), and one over restaurant in alternating rounds with a
 # bare Polars as-of join of the same rows (benches/training_set_ratio.sh).
@@ -70,6 +71,8 @@ if [ -z "${REUSE:-}" ]; then
         "API $(cpu $API) s, worker $(cpu $WORKER) s (and the replay client's above)"
     echo "lake: $(find "$WORK/lake/bronze" -name '*.parquet' | wc -l) objects, $(du -sh "$WORK/lake" | cut -f1)"
     echo "Redis used memory: $("${REDIS[@]}" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r'), peak $("${REDIS[@]}" info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')"
+    echo "\$ python3 benches/entity_memory.py $RPORT $DB   (Redis bytes per entity per view)"
+    python3 benches/entity_memory.py "$RPORT" "$DB"
 fi
 
 for job in simple_feature feature-history; do

@@ -152,3 +152,5 @@ awk -v l="$BATCH_EVENTS" '/-> / {gsub(",", "", $(NF-1)); printf "ratio larder / 
 echo; echo "## 7. memory"
 echo "API RSS after the runs: $(ps -o rss= -p "$API_PID" | awk '{printf "%.0f MB", $1 / 1024}')"
 echo "Redis used memory: $(redis-cli -p "$RPORT" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
+echo "\$ python3 benches/entity_memory.py $RPORT $DB   (Redis bytes per entity per view)"
+python3 benches/entity_memory.py "$RPORT" "$DB"
